@@ -1,0 +1,130 @@
+"""Work on a course with nbgrader: throw-away copies, the nbgrader CLI, gradebook scores.
+
+The tests and the TA scripts use these so that nothing grades inside the real repo by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# What a course copy needs: config, source, release, and the lectures the notebooks may cite.
+COURSE_ITEMS = ("nbgrader_config.py", "solutions", "assignments")
+
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+
+
+def assignment_ids(root: Path = REPO) -> list[str]:
+    """Every assignment in solutions/: a folder holding at least one notebook."""
+    source = root / "solutions"
+    return sorted(p.name for p in source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def copy_course(dest: Path, root: Path = REPO, items: tuple[str, ...] = COURSE_ITEMS) -> Path:
+    """Copy the course (config, solutions/, assignments/) into ``dest``; return ``dest``.
+
+    Ignored state (gradebook, submitted/, checkpoints of a local run) is not copied.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc", "gradebook.db")
+    for item in items:
+        src = root / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=ignore, dirs_exist_ok=True)
+        elif src.exists():
+            shutil.copy2(src, dest / item)
+    return dest
+
+
+def nbgrader(root: Path, *args: str, timeout: float = 900, env: dict[str, str] | None = None,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``nbgrader ARGS`` in course root ``root`` with this interpreter's nbgrader."""
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=root, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"nbgrader {' '.join(args)} failed (exit {result.returncode}) in {root}:\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+def generate(root: Path, assignment: str) -> Path:
+    """``nbgrader generate_assignment`` into root/assignments/<assignment>; return that folder."""
+    nbgrader(root, "generate_assignment", assignment, "--force")
+    return root / "assignments" / assignment
+
+
+def submit(root: Path, assignment: str, student: str, files_from: Path) -> Path:
+    """Place the files of ``files_from`` as ``student``'s submission of ``assignment``."""
+    dest = root / "submitted" / student / assignment
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(files_from, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    (dest / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC")
+    return dest
+
+
+def autograde(root: Path, assignment: str, student: str, env: dict[str, str] | None = None) -> None:
+    """Autograde one student's submission (creating the student in the gradebook)."""
+    nbgrader(root, "autograde", assignment, "--student", student, "--force", "--create", env=env)
+
+
+@dataclass(frozen=True)
+class Score:
+    """Autograded points of one submission, with the per-test-cell detail."""
+
+    code_score: float
+    max_code_score: float
+    by_cell: dict[str, tuple[float | None, float]]  # grade cell id -> (score, max)
+
+    @property
+    def full_marks(self) -> bool:
+        return self.max_code_score > 0 and self.code_score == self.max_code_score
+
+
+def scores(root: Path, assignment: str, student: str) -> Score:
+    """Read one submission's autograded scores from root/gradebook.db."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        sub = gb.find_submission(assignment, student)
+        by_cell: dict[str, tuple[float | None, float]] = {}
+        for nb in sub.notebooks:
+            for grade in nb.grades:
+                if grade.cell.cell_type == "code":  # autograded tests
+                    by_cell[f"{nb.name}/{grade.name}"] = (grade.score, grade.max_score)
+        return Score(sub.code_score, sub.max_code_score, by_cell)
+
+
+def notebook_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def solution_lines(source_dir: Path) -> set[str]:
+    """Non-trivial lines written between solution or hidden-test markers in a source folder."""
+    lines: set[str] = set()
+    for nb_path in sorted(source_dir.glob("*.ipynb")):
+        for cell in notebook_json(nb_path)["cells"]:
+            inside = False
+            for line in "".join(cell["source"]).splitlines():
+                stripped = line.strip()
+                if stripped in ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS"):
+                    inside = True
+                    continue
+                if stripped in ("### END SOLUTION", "### END HIDDEN TESTS"):
+                    inside = False
+                    continue
+                if inside and len(stripped) >= 12 and not stripped.startswith("#"):
+                    lines.add(stripped)
+    return lines

@@ -1,0 +1,46 @@
+"""nbgrader configuration of the course (read by nbgrader's CLI and JupyterLab extensions).
+
+Layout: the nbgrader *source* is solutions/, the student *release* is assignments/, and an
+assignment id is its folder name (hw1_foundations, hw2_autoregressive). Everything nbgrader
+writes while grading (submitted/, autograded/, feedback/, gradebook.db, exports) is git-ignored.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 (injected by traitlets)
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.course_id = "dgm-lecture1"
+c.CourseDirectory.root = ROOT
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "gradebook.db")
+
+# Only notebooks and the data files a student needs go from solutions/ to assignments/:
+# no Python sources, no reference weights, no caches.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*",
+    "*.py", "*.pt", "*.pth", "*.ckpt", "reference", "*.db",
+]
+c.CourseDirectory.max_file_size = 10_000  # kB; larger files are not copied (with a warning)
+
+# Time limits, chosen rather than inherited: nbgrader's default is 30 s per cell.
+# A cell of our notebooks runs in seconds on a CPU in grading mode (hw2 loads checkpoints and does
+# not train), so 120 s is a generous cap; an infinite loop costs this much, then grading goes on.
+c.Execute.timeout = int(os.environ.get("DGM_CELL_TIMEOUT", "120"))
+c.Execute.interrupt_on_timeout = True
+c.Execute.startup_timeout = 120
+
+# Deleted grade/test cells are put back from the gradebook, and edited ones are overwritten.
+c.OverwriteCells.add_missing_cells = True
+
+# Runaway output (a print in a loop) is cut in the autograded copy.
+c.LimitOutput.max_lines = 1000
+c.LimitOutput.max_traceback = 100
+
+# The exchange (nbgrader's release/fetch/submit between accounts) lives inside the repo, so the
+# assignment-list extension finds a writable folder instead of logging a critical error about
+# /srv/nbgrader/exchange. `make lab` creates it. On a shared JupyterHub set it to a common path.
+c.Exchange.root = os.path.join(ROOT, ".exchange")
+c.Exchange.path_includes_course = True
