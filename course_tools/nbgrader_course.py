@@ -47,6 +47,8 @@ def nbgrader(root: Path, *args: str, timeout: float = 900, env: dict[str, str] |
              check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``nbgrader ARGS`` in course root ``root`` with this interpreter's nbgrader."""
     full_env = {**os.environ, **(env or {})}
+    # nbgrader runs helper executables (alembic, jupyter) by name: find this environment's first.
+    full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env.get("PATH", "")])
     result = subprocess.run(
         [sys.executable, "-m", "nbgrader", *args],
         cwd=root, env=full_env, capture_output=True, text=True, timeout=timeout,
