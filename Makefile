@@ -57,5 +57,5 @@ lock: ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 release: setup ## generate every assignment from solutions/ into assignments/ (nbgrader)
 	@for a in $$(ls -d solutions/*/ | xargs -n1 basename); do \
 	  echo "--- generate_assignment $$a"; \
-	  $(BIN)/nbgrader generate_assignment "$$a" --force || exit 1; \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nbgrader generate_assignment "$$a" --force || exit 1; \
 	done
