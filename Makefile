@@ -41,7 +41,7 @@ lab: setup ## start JupyterLab at the repo root with nbgrader's extensions (PORT
 	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" $(ARGS)
 
 test: setup ## run the whole test suite (unit tests, nbgrader round trips, notebooks, browser)
-	PATH="$(CURDIR)/$(BIN):$$PATH" DGM_FAST=1 $(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" OMP_NUM_THREADS=1 DGM_FAST=1 $(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 lock: ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

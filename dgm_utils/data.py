@@ -176,13 +176,13 @@ def fetch_file(dataset: str, file_name: str, *, download: bool = True, timeout: 
     )
 
 
-_VERIFIED: dict[tuple[str, float, int], bool] = {}
+_VERIFIED: dict[tuple[str, int, int, int, int], bool] = {}
 
 
 def _verified(path: Path, md5: str) -> bool:
-    """md5 check, cached per (path, mtime, size) within the process."""
+    """md5 check, cached within the process per (path, inode, size, mtime, ctime): any rewrite re-checks."""
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime, stat.st_size)
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     if key not in _VERIFIED:
         _VERIFIED[key] = md5sum(path) == md5
     return _VERIFIED[key]
@@ -218,10 +218,16 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
 
 
-@lru_cache(maxsize=4)
 def _mnist_raw(split: str, what: str) -> np.ndarray:
+    """The parsed IDX array of one MNIST file, verified now, parsed once per file version."""
     path = fetch_file("mnist", f"{_SPLIT_PREFIX[split]}-{what}-idx{3 if what == 'images' else 1}-ubyte.gz")
-    array = _read_idx(path)
+    stat = path.stat()
+    return _parse_idx_cached(str(path.resolve()), stat.st_ino, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _parse_idx_cached(path: str, inode: int, mtime_ns: int) -> np.ndarray:
+    array = _read_idx(Path(path))
     array.setflags(write=False)
     return array
 

@@ -52,7 +52,11 @@ def show_samples(
 ) -> Figure:
     """Show images as a grid. x: (N, 784), (N, 28, 28), (N, 1, H, W) or (N, H, W); values 0..1 or 0..255."""
     arr = x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
-    n = arr.shape[0]
+    n = arr.shape[0] if arr.ndim else 0
+    if n == 0:
+        raise ValueError("show_samples got no images (an empty batch)")
+    if nrow < 1:
+        raise ValueError(f"nrow must be a positive int, got {nrow}")
     if arr.ndim == 2:
         side = int(round(arr.shape[1] ** 0.5))
         if side * side != arr.shape[1]:
@@ -105,7 +109,7 @@ def plot_training_curves(
             color = None
         if test_nll:
             # test_nll[0] is before training; epochs start at 1
-            start = len(test_nll) - len(train_nll) if train_nll else 0
+            start = len(test_nll) - len(train_nll)
             xs = range(1 - start, len(test_nll) + 1 - start)
             axis.plot(list(xs), test_nll, "--o", color=color, markersize=4, label=f"{label}test")
     axis.set_xlabel("epoch")

@@ -35,7 +35,13 @@ def get_device(prefer: str | None = None) -> torch.device:
     """
     name = prefer or os.environ.get("DGM_DEVICE", "").strip()
     if name:
-        device = torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError as exc:
+            source = "get_device(prefer=...)" if prefer else "DGM_DEVICE"
+            raise RuntimeError(
+                f"{source}={name!r} is not a device name: use 'cpu', 'cuda', 'cuda:N' or 'mps'."
+            ) from exc
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(
                 f"Device {name!r} was requested (argument or DGM_DEVICE) but CUDA is not "

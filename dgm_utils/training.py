@@ -65,9 +65,12 @@ def _num_dims(x: torch.Tensor) -> int:
     return int(x[0].numel())
 
 
-def nll_nats_per_dim(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Mean NLL of a batch in nats/dim, from ``model.loss`` if it has one, else ``model.log_prob``."""
-    if hasattr(model, "loss"):
+def nll_nats_per_dim(model: nn.Module, x: torch.Tensor, *, prefer: str = "loss") -> torch.Tensor:
+    """Mean NLL of a batch in nats/dim, from ``model.loss`` if it has one, else ``model.log_prob``.
+
+    ``prefer="log_prob"`` (evaluation) uses log_prob whenever the model has it.
+    """
+    if hasattr(model, "loss") and not (prefer == "log_prob" and hasattr(model, "log_prob")):
         loss = model.loss(x)
         if loss.ndim != 0:
             raise ValueError(f"model.loss must return a scalar, got shape {tuple(loss.shape)}")
@@ -108,7 +111,7 @@ def evaluate_nll(
     try:
         for x in _batches(data, batch_size, shuffle=False, seed=0):
             x = x.to(device)
-            total += float(nll_nats_per_dim(model, x)) * x.shape[0]
+            total += float(nll_nats_per_dim(model, x, prefer="log_prob")) * x.shape[0]
             count += x.shape[0]
     finally:
         model.train(was_training)
@@ -206,7 +209,7 @@ def train(
                 loss = nll_nats_per_dim(model, x)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"NLL became {float(loss)} at epoch {epoch}, step {step}: lower lr or set grad_clip"
+                    f"NLL became {float(loss.detach())} at epoch {epoch}, step {step}: lower lr or set grad_clip"
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
