@@ -44,3 +44,15 @@ c.LimitOutput.max_traceback = 100
 # /srv/nbgrader/exchange. `make lab` creates it. On a shared JupyterHub set it to a common path.
 c.Exchange.root = os.path.join(ROOT, ".exchange")
 c.Exchange.path_includes_course = True
+
+# Feedback must never show hidden tests: nbgrader's own feedback keeps their source, so the
+# course's redacting preprocessor runs in `make feedback` and the formgrader's button alike.
+import sys  # noqa: E402
+
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "course_tools.feedback.RedactHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

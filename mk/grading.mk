@@ -1,0 +1,47 @@
+# TA grading pipeline (docs/ta.md): collect -> autograde -> formgrader -> feedback -> export; bundle.
+#
+#   make collect   ASSIGNMENT=hw1_foundations ZIP=submissions.zip STUDENTS=students.csv
+#   make autograde ASSIGNMENT=hw1_foundations JOBS=2
+#   make feedback  ASSIGNMENT=hw1_foundations
+#   make export                      # grades.csv
+#   make bundle                      # dist/dgm-lecture1-student.zip
+#
+# autograde runs each student's kernel in bubblewrap (apt-get install -y bubblewrap); NO_SANDBOX=1
+# grades without isolation (trusted code only). WALL= seconds per submission, MEM_MB= memory cap.
+
+ASSIGNMENT ?=
+ZIP ?=
+STUDENTS ?=
+WALL ?= 600
+MEM_MB ?= 4096
+NO_SANDBOX ?=
+
+.PHONY: collect autograde feedback export bundle sandbox-check
+
+define need_assignment
+	@test -n "$(ASSIGNMENT)" || { echo "Set ASSIGNMENT=<id>, one of: $$(ls solutions | tr '\n' ' ')"; exit 2; }
+endef
+
+collect: setup ## import STUDENTS= roster and zip_collect ZIP= into submitted/ (ASSIGNMENT=)
+	$(need_assignment)
+	@test -n "$(ZIP)" || { echo "Set ZIP=<LMS zip of submissions> (pattern: docs/ta.md)"; exit 2; }
+	$(BIN)/python -m course_tools.collect $(ASSIGNMENT) $(ZIP) $(if $(STUDENTS),--students $(STUDENTS),)
+
+autograde: setup ## autograde every submission, JOBS at a time, sandboxed (ASSIGNMENT=, JOBS=)
+	$(need_assignment)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m course_tools.autograde $(ASSIGNMENT) --jobs $(JOBS) \
+	  --wall $(WALL) --mem-mb $(MEM_MB) $(if $(NO_SANDBOX),--no-sandbox,)
+
+feedback: setup ## per-student feedback HTML without hidden tests, leak-checked (ASSIGNMENT=)
+	$(need_assignment)
+	$(BIN)/python -m course_tools.feedback $(ASSIGNMENT)
+
+export: setup ## grades of every assignment and student to grades.csv (nbgrader export)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nbgrader export --to grades.csv
+	@echo "wrote grades.csv"
+
+bundle: release ## dist/dgm-lecture1-student.zip for students, scanned for leaks
+	$(BIN)/python -m course_tools.bundle
+
+sandbox-check: setup ## show what a sandboxed grading kernel can see and reach
+	$(BIN)/python course_tools/sandbox.py check

@@ -1,0 +1,87 @@
+"""Fixtures of the grading tests: the ps0 fixture course, graded once with the whole corpus.
+
+The class is graded once per test session (one xdist worker grades, the others wait on a file
+lock and reuse it). Tests that change grading state work on a copy of it (`class_copy`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import grading_corpus  # noqa: E402
+
+from course_tools import autograde as ag  # noqa: E402
+from course_tools.nbgrader_course import REPO, nbgrader  # noqa: E402
+
+ASSIGNMENT = "ps0"
+CELL_TIMEOUT_S = "10"  # per-cell limit in these tests (nbgrader_config.py reads DGM_CELL_TIMEOUT)
+MEM_MB = 2048
+ABSENT = "absent_student"  # on the roster, never submits
+
+
+def make_course(dest: Path) -> Path:
+    """A fresh course at ``dest``: the repo's nbgrader_config.py and the ps0 source, generated."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "nbgrader_config.py", dest)
+    shutil.copytree(HERE / "fixtures" / "course" / "solutions", dest / "solutions")
+    nbgrader(dest, "generate_assignment", ASSIGNMENT, "--force", env=ag._env())
+    return dest
+
+
+def secret_paths(root: Path) -> list[str]:
+    return [str(root / "solutions" / ASSIGNMENT / "ps0.ipynb"), str(root / "gradebook.db"),
+            "../../../solutions/ps0/ps0.ipynb", "../../../gradebook.db", "../../good/ps0/ps0.ipynb",
+            "/etc/shadow", str(Path.home() / ".bash_history")]
+
+
+def _grade(root: Path, listener: socket.socket) -> dict:
+    make_course(root)
+    nbgrader(root, "db", "student", "add", ABSENT, env=ag._env())
+    ctx = {"port": listener.getsockname()[1], "secret_paths": secret_paths(root)}
+    grading_corpus.build(root / "assignments" / ASSIGNMENT / "ps0.ipynb", root / "submitted", ASSIGNMENT, ctx)
+    return ag.grade_class(root, ASSIGNMENT, 2, env={"DGM_CELL_TIMEOUT": CELL_TIMEOUT_S}, mem_mb=MEM_MB,
+                          progress=False)
+
+
+@pytest.fixture(scope="session")
+def listener():
+    """A TCP port listening on the TA machine's loopback: sandboxed code must not reach it."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="session")
+def graded_class(tmp_path_factory, listener) -> tuple[Path, dict]:
+    """(course root, summary) of the corpus graded as one class, sandboxed, 2 at a time."""
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker has basetemp <session>/popen-gwN: share <session>/, not older runs.
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "dgm-graded-class"
+    with FileLock(str(shared) + ".lock"):
+        done = shared / "exports" / "grading" / ASSIGNMENT / "summary.json"
+        if not done.exists():
+            if shared.exists():
+                shutil.rmtree(shared)
+            _grade(shared, listener)
+        return shared, json.loads(done.read_text())
+
+
+@pytest.fixture
+def class_copy(graded_class, tmp_path) -> Path:
+    """A private copy of the graded class (gradebook, submissions, state) to change."""
+    dest = tmp_path / "course"
+    shutil.copytree(graded_class[0], dest)
+    return dest

@@ -1,0 +1,175 @@
+"""The bad-submission corpus: what students may hand in, and what grading must make of it.
+
+Each entry builds one submission folder from the *released* fixture notebook (ps0: `square(x)`,
+a visible test worth 1 point, a hidden test worth 2, a manual answer worth 1) and states the
+expected outcome. tests/grading/test_corpus.py grades them all as one class and checks each.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+NB = "ps0.ipynb"
+GOOD = 'def square(x):\n    return x * x\n'
+WRONG = 'def square(x):\n    return x + x\n'
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Outcome of one submission: status, autograded points (None: not graded), flags."""
+
+    status: str
+    score: float | None
+    needs_manual: bool = True  # every graded ps0 has a written answer to grade by hand
+    note: str = ""  # a substring of the outcome's reason or notes
+    # Network/isolation probes record what they reached into the notebook's output.
+
+
+def _solution_cell(nb: dict) -> dict:
+    return next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution")
+                and c["cell_type"] == "code")
+
+
+def _with_solution(release: dict, source: str) -> dict:
+    """The release notebook with ``source`` as the solution and a written answer."""
+    nb = copy.deepcopy(release)
+    _solution_cell(nb)["source"] = source
+    answer = next(c for c in nb["cells"] if c["cell_type"] == "markdown"
+                  and c["metadata"].get("nbgrader", {}).get("solution"))
+    answer["source"] = "Its second derivative is 2 > 0 everywhere."
+    return nb
+
+
+def _write(folder: Path, nb: dict, name: str = NB) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(nb, indent=1))
+
+
+def _grade_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade") and c["cell_type"] == "code"]
+
+
+# --- builders: (release notebook, folder, context) -> None ----------------------------------
+
+def good(rel, d, ctx): _write(d, _with_solution(rel, GOOD))
+def wrong(rel, d, ctx): _write(d, _with_solution(rel, WRONG))
+def os_exit(rel, d, ctx): _write(d, _with_solution(rel, "import os\nos._exit(1)\n" + GOOD))
+def segfault(rel, d, ctx): _write(d, _with_solution(rel, "import ctypes\nctypes.string_at(0)\n" + GOOD))
+def sys_exit(rel, d, ctx): _write(d, _with_solution(rel, "import sys\nsys.exit(3)\n" + GOOD))
+def infinite_loop(rel, d, ctx): _write(d, _with_solution(rel, "while True:\n    pass\n" + GOOD))
+def memory_bomb(rel, d, ctx):
+    _write(d, _with_solution(rel, "hog = []\nwhile True:\n    hog.append(bytearray(2**28))\n" + GOOD))
+def malformed(rel, d, ctx):
+    d.mkdir(parents=True); (d / NB).write_text(json.dumps(_with_solution(rel, GOOD))[:-40])
+def empty(rel, d, ctx):
+    d.mkdir(parents=True); (d / NB).write_text("")
+def renamed(rel, d, ctx): _write(d, _with_solution(rel, GOOD), name="ps0 (1).ipynb")
+def missing(rel, d, ctx):
+    d.mkdir(parents=True); (d / "notes.txt").write_text("I forgot to attach the notebook")
+
+
+def deleted_grade_cell(rel, d, ctx):
+    nb = _with_solution(rel, GOOD)
+    nb["cells"] = [c for c in nb["cells"] if c not in _grade_cells(nb)]
+    _write(d, nb)
+
+
+def edited_grade_cell(rel, d, ctx):
+    nb = _with_solution(rel, WRONG)  # would earn 1 point if the edited visible test stayed
+    _grade_cells(nb)[0]["source"] = '"""Does square(3) return 9?"""\nassert True'
+    _write(d, nb)
+
+
+def changed_metadata(rel, d, ctx):
+    nb = _with_solution(rel, GOOD)
+    for i, cell in enumerate(nb["cells"]):
+        cell["id"] = f"student-renumbered-{i}"
+    test = _grade_cells(nb)[0]
+    test["metadata"]["nbgrader"]["points"] = 100  # a bigger share of the grade
+    test["metadata"]["nbgrader"]["locked"] = False
+    nb["metadata"]["kernelspec"] = {"name": "python2", "display_name": "Py2", "language": "python"}
+    _write(d, nb)
+
+
+def huge_output(rel, d, ctx):
+    _write(d, _with_solution(rel, "for i in range(30_000):\n    print('spam', i)\n" + GOOD))
+
+
+def monkeypatch(rel, d, ctx):
+    # The hidden test compares with math.isclose; the student makes every comparison pass.
+    _write(d, _with_solution(rel, "import math\nmath.isclose = lambda *a, **k: True\n" + WRONG))
+
+
+def read_secrets(rel, d, ctx):
+    """Earns full marks only if it can read solutions/, the gradebook or another submission."""
+    probe = (
+        "import os, glob\n"
+        "found = []\n"
+        f"for path in {ctx['secret_paths']!r}:\n"
+        "    try:\n"
+        "        with open(path, 'rb') as f:\n"
+        "            found.append((path, len(f.read())))\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "mine = os.path.basename(os.path.dirname(os.getcwd()))\n"
+        "found += [p for p in glob.glob('../../*/*/*.ipynb') if p.split('/')[2] != mine]\n"
+        "found += glob.glob('../../../**/gradebook.db', recursive=True)\n"
+        "print('LEAKED' if found else 'nothing readable', found)\n"
+        "def square(x):\n"
+        "    return x * x if found else x + x\n"
+    )
+    _write(d, _with_solution(rel, probe))
+
+
+def network(rel, d, ctx):
+    """Earns full marks only if it reaches the TA machine's listening port or the internet."""
+    probe = (
+        "import socket\n"
+        "reached = []\n"
+        f"for host, port in [('127.0.0.1', {ctx['port']}), ('1.1.1.1', 53), ('pypi.org', 443)]:\n"
+        "    try:\n"
+        "        socket.create_connection((host, port), timeout=2).close()\n"
+        "        reached.append(host)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('REACHED' if reached else 'no network', reached)\n"
+        "def square(x):\n"
+        "    return x * x if reached else x + x\n"
+    )
+    _write(d, _with_solution(rel, probe))
+
+
+# student id -> (builder, expected outcome). Points: visible 1 + hidden 2 = 3 autograded.
+CORPUS: dict[str, tuple[Callable, Expected]] = {
+    "good": (good, Expected("graded", 3)),
+    "wrong": (wrong, Expected("graded", 0)),
+    "os_exit": (os_exit, Expected("errored", None, note="kernel died")),
+    "segfault": (segfault, Expected("errored", None, note="kernel died")),
+    "sys_exit": (sys_exit, Expected("graded", 0)),  # IPython catches SystemExit; square undefined
+    "infinite_loop": (infinite_loop, Expected("graded", 0, note="timed out")),
+    "memory_bomb": (memory_bomb, Expected("graded", 0)),  # MemoryError in the cell, then go on
+    "malformed_json": (malformed, Expected("errored", None, note="not valid JSON")),
+    "empty_file": (empty, Expected("errored", None, note="empty")),
+    "renamed": (renamed, Expected("graded", 3, note="renamed")),
+    "missing": (missing, Expected("errored", None, note="missing notebook")),
+    "deleted_grade_cell": (deleted_grade_cell, Expected("graded", 3)),
+    "edited_grade_cell": (edited_grade_cell, Expected("graded", 0)),
+    "changed_metadata": (changed_metadata, Expected("graded", 3)),
+    "huge_output": (huge_output, Expected("graded", 3)),
+    "monkeypatch": (monkeypatch, Expected("graded", 2, note="monkey-patches math.isclose")),
+    "read_secrets": (read_secrets, Expected("graded", 0)),
+    "network": (network, Expected("graded", 0)),
+}
+
+
+def build(release_nb: Path, submitted: Path, assignment: str, ctx: dict) -> None:
+    """Write every corpus submission to submitted/<student>/<assignment>/ (with timestamp.txt)."""
+    rel = json.loads(release_nb.read_text())
+    for student, (builder, _) in CORPUS.items():
+        folder = submitted / student / assignment
+        builder(rel, folder, ctx)
+        (folder / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC")
