@@ -17,7 +17,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from course_tools.nbgrader_course import REPO, SOLUTION_MARKERS, assignment_ids, notebook_json, solution_lines
+from course_tools.nbgrader_course import REPO, SOLUTION_MARKERS, assignment_ids, solution_lines
 
 COURSE_ID = "dgm-lecture1"
 INCLUDE = ("lectures", "assignments", "dgm_utils", "pyproject.toml", "requirements.lock",
@@ -96,23 +96,6 @@ def build(root: Path = REPO, dest: Path | None = None) -> Path:
     return dest
 
 
-def _public_lines(source_dir: Path) -> set[str]:
-    """Stripped lines of the source notebooks outside solution and hidden-test regions."""
-    lines: set[str] = set()
-    for nb_path in sorted(source_dir.glob("*.ipynb")):
-        for cell in notebook_json(nb_path)["cells"]:
-            inside = False
-            for line in "".join(cell["source"]).splitlines():
-                s = line.strip()
-                if s in ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS"):
-                    inside = True
-                elif s in ("### END SOLUTION", "### END HIDDEN TESTS"):
-                    inside = False
-                elif not inside:
-                    lines.add(s)
-    return lines
-
-
 def scan(zip_path: Path, root: Path = REPO) -> list[str]:
     """Every reason ``zip_path`` must not go to students (empty list: it is clean)."""
     problems = []
@@ -120,7 +103,7 @@ def scan(zip_path: Path, root: Path = REPO) -> list[str]:
     if (root / "solutions").exists():
         for a in assignment_ids(root):
             # A line the source also gives outside the markers (provided code) is no secret.
-            secret |= solution_lines(root / "solutions" / a) - _public_lines(root / "solutions" / a)
+            secret |= solution_lines(root / "solutions" / a)
     with zipfile.ZipFile(zip_path) as zf:
         for name in zf.namelist():
             inner = name.split("/", 1)[1] if "/" in name else name

@@ -23,7 +23,7 @@ from pathlib import Path
 from nbconvert.preprocessors import Preprocessor
 from nbformat.notebooknode import NotebookNode
 
-from course_tools.nbgrader_course import REPO, nbgrader, notebook_json
+from course_tools.nbgrader_course import REPO, marked_lines, nbgrader
 
 BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 WITHHELD = "A hidden test failed here. Its code and traceback are not shown in feedback."
@@ -83,19 +83,7 @@ def generate_feedback(root: Path, assignment: str, student: str | None = None) -
 
 def hidden_lines(source_dir: Path) -> set[str]:
     """Non-trivial lines of the hidden-test regions of the source notebooks in ``source_dir``."""
-    lines: set[str] = set()
-    for nb_path in sorted(source_dir.glob("*.ipynb")):
-        for cell in notebook_json(nb_path)["cells"]:
-            inside = False
-            for line in "".join(cell["source"]).splitlines():
-                s = line.strip()
-                if s == BEGIN:
-                    inside = True
-                elif s == END:
-                    inside = False
-                elif inside and len(s) >= 12 and not s.startswith("#"):  # not "import math"
-                    lines.add(s)
-    return lines
+    return marked_lines(source_dir, ("HIDDEN TESTS",))
 
 
 def _html_text(path: Path) -> str:

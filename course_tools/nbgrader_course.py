@@ -113,20 +113,34 @@ def notebook_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def solution_lines(source_dir: Path) -> set[str]:
-    """Non-trivial lines written between solution or hidden-test markers in a source folder."""
-    lines: set[str] = set()
+def marked_lines(source_dir: Path, regions: tuple[str, ...] = ("SOLUTION", "HIDDEN TESTS")) -> set[str]:
+    """Non-trivial lines that the source notebooks write only inside the given marker regions.
+
+    A line counts when it is at least 12 characters, not a comment, stands between
+    ``### BEGIN <region>`` and ``### END <region>``, and never appears outside those regions
+    (so a line the release legitimately shares, such as a stub's signature, is not a secret).
+    """
+    begin = {f"### BEGIN {r}" for r in regions}
+    end = {f"### END {r}" for r in regions}
+    inside_lines: set[str] = set()
+    outside_lines: set[str] = set()
     for nb_path in sorted(source_dir.glob("*.ipynb")):
         for cell in notebook_json(nb_path)["cells"]:
             inside = False
             for line in "".join(cell["source"]).splitlines():
                 stripped = line.strip()
-                if stripped in ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS"):
+                if stripped in begin:
                     inside = True
-                    continue
-                if stripped in ("### END SOLUTION", "### END HIDDEN TESTS"):
+                elif stripped in end:
                     inside = False
-                    continue
-                if inside and len(stripped) >= 12 and not stripped.startswith("#"):
-                    lines.add(stripped)
-    return lines
+                elif inside:
+                    if len(stripped) >= 12 and not stripped.startswith("#"):
+                        inside_lines.add(stripped)
+                else:
+                    outside_lines.add(stripped)
+    return inside_lines - outside_lines
+
+
+def solution_lines(source_dir: Path) -> set[str]:
+    """Lines written only between solution or hidden-test markers in a source folder."""
+    return marked_lines(source_dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 
 import pytest
@@ -35,7 +37,10 @@ def test_feedback_has_no_hidden_test(class_copy):
 
 def test_leak_scan_catches_plain_nbgrader_feedback(class_copy):
     """Can the leak scan fail? nbgrader's own feedback, without the redaction, shows the hidden test."""
-    nbgrader(class_copy, "generate_feedback", ASSIGNMENT, "--force", "--student", "wrong", env=_env())
+    # nbgrader's default feedback preprocessors, overriding the course config's redaction.
+    plain = json.dumps(["nbgrader.preprocessors.GetGrades", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"])
+    nbgrader(class_copy, "generate_feedback", ASSIGNMENT, "--force", "--student", "wrong",
+             f"--GenerateFeedback.preprocessors={plain}", env=_env())
     leaks = feedback.find_leaks(class_copy, ASSIGNMENT)
     assert leaks, "expected the scan to find the hidden test in unredacted feedback, it found nothing"
     assert SENTINEL in (class_copy / "feedback" / "wrong" / ASSIGNMENT / "ps0.html").read_text()
