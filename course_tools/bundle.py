@@ -26,6 +26,8 @@ INCLUDE = ("lectures", "assignments", "dgm_utils", "pyproject.toml", "requiremen
 FORBIDDEN = ("solutions/*", "*gradebook.db*", "*.pt", "*.pth", "*.ckpt", "*/reference/*", "submitted/*",
              "autograded/*", "feedback/*", "*/.ipynb_checkpoints/*", "*__pycache__*", "*.pyc", "*.egg-info*",
              "*/.exchange/*", "*/exports/*", "*/mk/*", "*/tests/*", "*/course_tools/*")
+# Lecture demo checkpoints are not assignment weights: they let lecture 04 load instead of retrain.
+ALLOWED = ("lectures/checkpoints/*.pt",)
 
 STUDENT_README = """\
 # Deep Generative Models, lecture 1: student pack
@@ -52,6 +54,8 @@ Notebooks pick the GPU when there is one and run on a CPU otherwise.
 3. Do not rename the notebook, delete cells or change the test cells: test cells are restored
    from the original when grading, so edits to them are lost.
 4. Upload the notebook to the LMS as `<id>.ipynb` (the LMS puts it in a folder with your id).
+   For hw2_autoregressive also upload the checkpoint files the notebook saves next to itself:
+   grading loads them and never retrains.
 """
 
 
@@ -70,6 +74,8 @@ def _members(root: Path) -> list[tuple[Path, str]]:
 
 def forbidden(name: str) -> str | None:
     """The FORBIDDEN pattern ``name`` (a path inside the zip) matches, or None."""
+    if any(fnmatch.fnmatch(name, pat) or fnmatch.fnmatch(name, "*/" + pat) for pat in ALLOWED):
+        return None
     for pat in FORBIDDEN:
         if fnmatch.fnmatch(name, pat) or fnmatch.fnmatch("/" + name, "*/" + pat):
             return pat
