@@ -2,7 +2,8 @@
 
 For each assignment, on a throw-away copy of the course:
 1. ``generate_assignment`` from solutions/ and compare with the committed assignments/<id>/;
-2. autograde the source (solutions and hidden tests inside) -> full marks;
+2. autograde the source (solutions and hidden tests inside), with the reference checkpoints of
+   solutions/<id>/reference/ placed beside it as a student would submit theirs -> full marks;
 3. autograde the committed release (stubs) -> zero;
 4. scan the release for solution or hidden-test text, and for files that must not ship.
 
@@ -36,7 +37,7 @@ from .nbgrader_course import (
 )
 
 # Files that may never be in a release: code, weights, databases.
-FORBIDDEN_SUFFIXES = (".py", ".pt", ".pth", ".ckpt", ".db", ".pyc")
+FORBIDDEN_SUFFIXES = (".py", ".pt", ".pth", ".ckpt", ".bin", ".db", ".pyc")
 
 FIX_RELEASE = "run `make release` (nbgrader generate_assignment) and commit assignments/"
 
@@ -126,7 +127,13 @@ def run(assignment: str, root: Path = REPO, workdir: Path | None = None, grade: 
         result.stale = compare_release(generated, committed)
         result.leaks = scan_release(committed if committed.exists() else generated, course / "solutions" / assignment)
         if grade:
-            submit(course, assignment, "solution", course / "solutions" / assignment)
+            solution = submit(course, assignment, "solution", course / "solutions" / assignment)
+            # A load-or-train assignment's reference checkpoints (solutions/<id>/reference/) are
+            # submitted beside the notebook, as a student submits theirs.
+            reference = course / "solutions" / assignment / "reference"
+            for ckpt in sorted(reference.glob("*")) if reference.is_dir() else []:
+                if ckpt.is_file():
+                    shutil.copy2(ckpt, solution / ckpt.name)
             autograde(course, assignment, "solution")
             result.source_score = scores(course, assignment, "solution")
             if committed.exists():

@@ -1,0 +1,82 @@
+"""Do hw2's reference checkpoints stay with the instructors, and does nbgrader grade hw2 end to end?
+
+The reference checkpoints live in solutions/hw2_autoregressive/reference/. nbgrader's ignore list
+(``reference``, ``*.pt``) keeps them out of the release; a student submits checkpoints of their own
+under the names the notebook saves (``*.bin``, which nbgrader does copy from a submission).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from course_tools.nbgrader_course import autograde, copy_course, generate, scores, submit
+
+REPO = Path(__file__).resolve().parents[2]
+ASSIGNMENT = "hw2_autoregressive"
+SOURCE_DIR = REPO / "solutions" / ASSIGNMENT
+RELEASE_DIR = REPO / "assignments" / ASSIGNMENT
+REFERENCE = SOURCE_DIR / "reference"
+CHECKPOINTS = ("markov_mlp_state.bin", "rnn_state.bin")
+CHECKPOINT_LIMIT_MB = 2.0  # stated in the notebook
+REFERENCE_BUDGET_MB = 5.0  # all committed reference weights together
+
+WEIGHT_SUFFIXES = {".bin", ".pt", ".pth", ".ckpt", ".safetensors"}
+
+
+def test_reference_checkpoints_are_committed_and_small():
+    """Are both reference checkpoints there, each within the notebook's 2 MB limit and 5 MB in all?"""
+    sizes = {}
+    for name in CHECKPOINTS:
+        path = REFERENCE / name
+        assert path.is_file(), f"{path} is missing: run `make hw2-reference` and commit it"
+        sizes[name] = path.stat().st_size / 1e6
+        assert sizes[name] <= CHECKPOINT_LIMIT_MB, f"{name} is {sizes[name]:.2f} MB, over {CHECKPOINT_LIMIT_MB} MB"
+    total = sum(p.stat().st_size for p in SOURCE_DIR.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES) / 1e6
+    assert total <= REFERENCE_BUDGET_MB, f"weights under {SOURCE_DIR} take {total:.2f} MB, over {REFERENCE_BUDGET_MB} MB"
+
+
+def test_no_checkpoint_next_to_the_source_notebook():
+    """Is there no checkpoint beside the source notebook (generate_assignment would release it)?"""
+    stray = sorted(p.name for p in SOURCE_DIR.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    assert not stray, (
+        f"{stray} in {SOURCE_DIR}: a full-mode run of the solution wrote them; move them to reference/ "
+        "(`make hw2-reference`) or delete them"
+    )
+
+
+def test_committed_release_has_no_weights_or_reference():
+    """Does assignments/hw2_autoregressive hold the notebook and no weights, no reference folder?"""
+    assert RELEASE_DIR.is_dir(), "assignments/hw2_autoregressive is missing: run `make release`"
+    files = [p for p in RELEASE_DIR.rglob("*") if p.is_file()]
+    weights = [str(p.relative_to(RELEASE_DIR)) for p in files if p.suffix in WEIGHT_SUFFIXES]
+    assert not weights, f"weights in the release: {weights}"
+    assert not (RELEASE_DIR / "reference").exists(), "reference/ was released"
+    assert (RELEASE_DIR / f"{ASSIGNMENT}.ipynb").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_nbgrader_round_trip_with_reference_checkpoints(tmp_path, mnist_dir):
+    """Does nbgrader give the solution plus reference checkpoints full marks, and the release zero?"""
+    course = copy_course(tmp_path / "course")
+    release = generate(course, ASSIGNMENT)
+    assert not (release / "reference").exists(), "generate_assignment copied reference/ into the release"
+    assert not [p for p in release.rglob("*") if p.suffix in WEIGHT_SUFFIXES], "generate_assignment released weights"
+
+    env = {"DGM_FAST": "1"}
+    submission = submit(course, ASSIGNMENT, "solution", course / "solutions" / ASSIGNMENT)
+    for name in CHECKPOINTS:  # what a student submits beside the notebook
+        shutil.copy(REFERENCE / name, submission / name)
+    autograde(course, ASSIGNMENT, "solution", env=env)
+    solution = scores(course, ASSIGNMENT, "solution")
+    lost = {k: v for k, v in solution.by_cell.items() if v[0] != v[1]}
+    assert solution.full_marks, f"solution scored {solution.code_score}/{solution.max_code_score}; lost {lost}"
+
+    submit(course, ASSIGNMENT, "release", release)
+    autograde(course, ASSIGNMENT, "release", env=env)
+    stubs = scores(course, ASSIGNMENT, "release")
+    won = {k: v for k, v in stubs.by_cell.items() if v[0]}
+    assert stubs.max_code_score > 0 and stubs.code_score == 0, f"the release scored {stubs.code_score}: {won}"
