@@ -145,34 +145,40 @@ def monkey_patches(folder: Path) -> list[str]:
     import ast
 
     found: list[str] = []
+    for _, cell in _cells(folder):
+        if cell.get("cell_type") != "code":
+            continue
+        src = "".join(cell.get("source", ""))
+        try:
+            tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
+        except SyntaxError:
+            continue
+        modules = {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
+                   if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names} | {"builtins", "__builtins__"}
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign) else (
+                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+            for t in targets:
+                base = t
+                while isinstance(base, ast.Attribute):
+                    base = base.value
+                if isinstance(t, ast.Attribute) and isinstance(base, ast.Name) and base.id in modules:
+                    found.append(ast.unparse(t))
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
+                    and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in modules):
+                found.append(f"setattr({node.args[0].id}, ...)")
+    return sorted(set(found))
+
+
+def _cells(folder: Path):
+    """(notebook path, cell) for every cell of every readable notebook in ``folder``."""
     for nb_path in sorted(folder.glob("*.ipynb")):
         try:
             cells = json.loads(nb_path.read_text())["cells"]
         except (OSError, ValueError, KeyError):
             continue
         for cell in cells:
-            if cell.get("cell_type") != "code":
-                continue
-            src = "".join(cell.get("source", ""))
-            try:
-                tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
-            except SyntaxError:
-                continue
-            modules = {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
-                       if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names} | {"builtins", "__builtins__"}
-            for node in ast.walk(tree):
-                targets = node.targets if isinstance(node, ast.Assign) else (
-                    [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
-                for t in targets:
-                    base = t
-                    while isinstance(base, ast.Attribute):
-                        base = base.value
-                    if isinstance(t, ast.Attribute) and isinstance(base, ast.Name) and base.id in modules:
-                        found.append(ast.unparse(t))
-                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
-                        and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in modules):
-                    found.append(f"setattr({node.args[0].id}, ...)")
-    return sorted(set(found))
+            yield nb_path, cell
 
 
 # --- one student --------------------------------------------------------------------------
@@ -196,22 +202,17 @@ def _classify_log(log: str) -> str:
 def _executed_notes(folder: Path) -> tuple[list[str], bool]:
     """Notes from the autograded notebooks: cells that timed out; whether the kernel died."""
     notes, died = [], False
-    for nb_path in sorted(folder.glob("*.ipynb")):
-        try:
-            cells = json.loads(nb_path.read_text())["cells"]
-        except (OSError, ValueError, KeyError):
-            continue
-        for cell in cells:
-            for out in cell.get("outputs", []):
-                if out.get("output_type") != "error":
-                    continue
-                if out.get("ename") == "CellTimeoutError":
-                    gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "?")
-                    notes.append(f"{nb_path.name}: cell {gid} timed out (per-cell limit)")
-                if out.get("ename") == "DeadKernelError" or "Kernel died" in str(out.get("evalue")):
-                    died = True
-                if out.get("ename") == "SystemExit":
-                    notes.append(f"{nb_path.name}: called sys.exit (IPython caught it; grading went on)")
+    for nb_path, cell in _cells(folder):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "error":
+                continue
+            if out.get("ename") == "CellTimeoutError":
+                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "?")
+                notes.append(f"{nb_path.name}: cell {gid} timed out (per-cell limit)")
+            if out.get("ename") == "DeadKernelError" or "Kernel died" in str(out.get("evalue")):
+                died = True
+            if out.get("ename") == "SystemExit":
+                notes.append(f"{nb_path.name}: called sys.exit (IPython caught it; grading went on)")
     return notes, died
 
 
