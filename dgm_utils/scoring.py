@@ -154,8 +154,10 @@ def check_causal(
 # ---------------------------------------------------------------------------- NLL
 
 
-def nll_from_logits(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def _image_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Per-image NLL in nats (summed over the 784 pixels) of binary x under Bernoulli(logits).
+
+    Private on purpose: hw2 asks students to write this loss themselves (bernoulli_nll).
 
     logits, x: (B, 784). Returns float32 (B,).
     """
@@ -184,7 +186,7 @@ def score_nll(
     total = 0.0
     for start in range(0, len(x), batch_size):
         batch = x[start:start + batch_size]
-        total += float(nll_from_logits(conditional_logits(model, batch), batch).sum())
+        total += float(_image_nll(conditional_logits(model, batch), batch).sum())
     return total / (len(x) * NUM_PIXELS)
 
 
