@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from course_tools import sandbox
-from course_tools.nbgrader_course import REPO
+from course_tools.nbgrader_course import REPO, tool_env
 
 DEFAULT_WALL_S = 600  # per submission (all notebooks): a cell may take 120 s (nbgrader_config.py)
 DB_RETRIES = 4  # "database is locked": sqlite writers collide when N processes finish together
@@ -60,12 +60,7 @@ def state_dir(root: Path, assignment: str) -> Path:
     return root / "exports" / "grading" / assignment
 
 
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    # nbgrader runs `alembic` (gradebook migrations) from PATH: the venv must be on it.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(extra or {})
-    return env
+_env = tool_env  # the grading processes' environment: this venv first on PATH
 
 
 def expected_notebooks(root: Path, assignment: str) -> list[str]:

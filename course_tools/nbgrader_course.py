@@ -43,12 +43,22 @@ def copy_course(dest: Path, root: Path = REPO, items: tuple[str, ...] = COURSE_I
     return dest
 
 
+def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with its interpreter's bin folder first on PATH, plus ``extra``.
+
+    nbgrader and JupyterLab run helper executables by name (alembic, jupyter, kernels): they must
+    find this environment's, also when called as ``.venv/bin/python`` without an activated venv.
+    """
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(extra or {})
+    return env
+
+
 def nbgrader(root: Path, *args: str, timeout: float = 900, env: dict[str, str] | None = None,
              check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``nbgrader ARGS`` in course root ``root`` with this interpreter's nbgrader."""
-    full_env = {**os.environ, **(env or {})}
-    # nbgrader runs helper executables (alembic, jupyter) by name: find this environment's first.
-    full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env.get("PATH", "")])
+    full_env = tool_env(env)
     result = subprocess.run(
         [sys.executable, "-m", "nbgrader", *args],
         cwd=root, env=full_env, capture_output=True, text=True, timeout=timeout,

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from course_tools.nbgrader_course import COURSE_ITEMS, copy_course
+from course_tools.nbgrader_course import COURSE_ITEMS, copy_course, tool_env
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -143,8 +143,7 @@ def lab_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     news.parent.mkdir(parents=True, exist_ok=True)
     news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     env = {
-        **os.environ,
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        **tool_env(),
         "JUPYTER_CONFIG_DIR": str(state / "config"),
         "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(settings),

@@ -24,19 +24,7 @@ import grading_corpus  # noqa: E402
 from course_tools import autograde as ag  # noqa: E402
 from course_tools.nbgrader_course import REPO, nbgrader  # noqa: E402
 
-ASSIGNMENT = "ps0"
-CELL_TIMEOUT_S = "10"  # per-cell limit in these tests (nbgrader_config.py reads DGM_CELL_TIMEOUT)
-MEM_MB = 2048
-ABSENT = "absent_student"  # on the roster, never submits
-
-
-def make_course(dest: Path) -> Path:
-    """A fresh course at ``dest``: the repo's nbgrader_config.py and the ps0 source, generated."""
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "nbgrader_config.py", dest)
-    shutil.copytree(HERE / "fixtures" / "course" / "solutions", dest / "solutions")
-    nbgrader(dest, "generate_assignment", ASSIGNMENT, "--force", env=ag._env())
-    return dest
+from grading_corpus import ABSENT, ASSIGNMENT, CELL_TIMEOUT_S, MEM_MB, make_course  # noqa: E402,F401
 
 
 def secret_paths(root: Path) -> list[str]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from course_tools.nbgrader_course import REPO, nbgrader, tool_env
 
 NB = "ps0.ipynb"
 GOOD = 'def square(x):\n    return x * x\n'
@@ -173,3 +176,22 @@ def build(release_nb: Path, submitted: Path, assignment: str, ctx: dict) -> None
         folder = submitted / student / assignment
         builder(rel, folder, ctx)
         (folder / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC")
+
+
+# --- the fixture course (shared by conftest.py and the test modules: import from here, not from
+# conftest, whose module name pytest shares between test folders)
+
+HERE = Path(__file__).resolve().parent
+ASSIGNMENT = "ps0"
+CELL_TIMEOUT_S = "10"  # per-cell limit in these tests (nbgrader_config.py reads DGM_CELL_TIMEOUT)
+MEM_MB = 2048
+ABSENT = "absent_student"  # on the roster, never submits
+
+
+def make_course(dest: Path) -> Path:
+    """A fresh course at ``dest``: the repo's nbgrader_config.py and the ps0 source, generated."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "nbgrader_config.py", dest)
+    shutil.copytree(HERE / "fixtures" / "course" / "solutions", dest / "solutions")
+    nbgrader(dest, "generate_assignment", ASSIGNMENT, "--force", env=tool_env())
+    return dest

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from conftest import ASSIGNMENT, make_course
+from grading_corpus import ASSIGNMENT, make_course
 from course_tools.collect import collect
 
 pytestmark = pytest.mark.slow

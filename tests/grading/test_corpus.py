@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import grading_corpus
-from conftest import ABSENT, ASSIGNMENT, CELL_TIMEOUT_S, MEM_MB
+from grading_corpus import ABSENT, ASSIGNMENT, CELL_TIMEOUT_S, MEM_MB
 from course_tools import autograde as ag
 from course_tools.nbgrader_course import REPO, scores
 

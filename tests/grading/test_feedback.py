@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import ASSIGNMENT
+from grading_corpus import ASSIGNMENT
 from course_tools import feedback
 from course_tools.autograde import _env
 from course_tools.nbgrader_course import nbgrader
