@@ -22,7 +22,7 @@ sys.path.insert(0, str(HERE))
 import grading_corpus  # noqa: E402
 
 from course_tools import autograde as ag  # noqa: E402
-from course_tools.nbgrader_course import REPO, nbgrader  # noqa: E402
+from course_tools.nbgrader_course import nbgrader  # noqa: E402
 
 from grading_corpus import ABSENT, ASSIGNMENT, CELL_TIMEOUT_S, MEM_MB, make_course  # noqa: E402,F401
 
