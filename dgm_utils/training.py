@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Iterable
 from contextlib import nullcontext
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import torch
 from torch import nn
@@ -130,6 +130,22 @@ def _model_device(model: nn.Module) -> torch.device:
 # ---------------------------------------------------------------------------- training
 
 
+def _steps_per_epoch(data: torch.Tensor | Iterable, batch_size: int, max_steps: int | None) -> int:
+    if isinstance(data, torch.Tensor):
+        steps = math.ceil(len(data) / batch_size)
+    else:
+        try:
+            steps = len(data)  # type: ignore[arg-type]
+        except TypeError:
+            raise ValueError("lr_schedule='cosine' needs the number of batches: pass a tensor or a sized iterable") from None
+    return steps if max_steps is None else min(steps, max_steps)
+
+
+def _cosine_schedule(opt: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    total = max(total_steps, 1)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)))
+
+
 def train(
     model: nn.Module,
     train_data: torch.Tensor | Iterable[torch.Tensor],
@@ -144,6 +160,7 @@ def train(
     amp: bool = False,
     seed: int = 0,
     max_steps_per_epoch: int | None = None,
+    lr_schedule: Literal["constant", "cosine"] = "constant",
     progress: bool = True,
 ) -> History:
     """Train ``model`` by maximum likelihood with Adam (or ``optimizer``); return the history.
@@ -156,6 +173,8 @@ def train(
         device: where to train; default ``get_device()`` (cuda, then mps, then cpu).
         amp: bfloat16 autocast on cuda (ignored elsewhere).
         max_steps_per_epoch: stop each epoch after this many batches.
+        lr_schedule: "constant", or "cosine": the learning rate falls from ``lr`` to 0 along a
+            half cosine over all the steps of the run (the fast-mode caps included).
 
     In fast mode (DGM_FAST=1) epochs are capped at ``FAST_MAX_EPOCHS`` and batches per epoch at
     ``FAST_MAX_STEPS_PER_EPOCH``.
@@ -166,6 +185,8 @@ def train(
     """
     if num_epochs < 0:
         raise ValueError(f"num_epochs must be >= 0, got {num_epochs}")
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
     fast = is_fast_mode()
     if fast:
         num_epochs = min(num_epochs, FAST_MAX_EPOCHS)
@@ -174,6 +195,9 @@ def train(
     seed_everything(seed)
     model.to(device)
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = None
+    if lr_schedule == "cosine":
+        scheduler = _cosine_schedule(opt, num_epochs * _steps_per_epoch(train_data, batch_size, max_steps_per_epoch))
     use_amp = amp and device.type == "cuda"
 
     def autocast() -> Any:
@@ -216,6 +240,8 @@ def train(
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
+            if scheduler is not None:
+                scheduler.step()
             total += float(loss.detach()) * x.shape[0]
             count += x.shape[0]
         history["train_nll"].append(total / max(count, 1))

@@ -324,3 +324,57 @@ def test_unit_conversions():
     assert training.nats_per_dim_from_bits(bits_per_dim(0.3)) == pytest.approx(0.3)
     assert nats_per_image(0.1) == pytest.approx(78.4)
     assert nats_per_image(2.0, num_dims=3) == pytest.approx(6.0)
+
+
+# ---------------------------------------------------------------------------- learning-rate schedule
+
+
+class RecordingSGD(torch.optim.SGD):
+    """SGD that records the learning rate of every step it takes."""
+
+    def __init__(self, params, lr: float) -> None:
+        super().__init__(params, lr=lr)
+        self.lrs: list[float] = []
+
+    def step(self, closure=None):  # type: ignore[override]
+        self.lrs.append(self.param_groups[0]["lr"])
+        return super().step(closure)
+
+
+@pytest.mark.parametrize(
+    ("fast", "num_epochs", "n", "batch_size", "max_steps", "total"),
+    # total steps = epochs x min(ceil(n / batch_size), max_steps), after the fast-mode caps (2 epochs, 20 steps)
+    [(False, 3, 95, 10, None, 30), (False, 2, 100, 10, 4, 8), (True, 5, 1000, 10, None, 40)],
+)
+def test_cosine_schedule_falls_from_lr_to_zero_over_the_whole_run(monkeypatch, fast, num_epochs, n, batch_size,
+                                                                  max_steps, total):
+    """Is step k's lr = lr * (1 + cos(pi k / T)) / 2 over the run's T steps, and does "constant" keep lr?"""
+    if fast:
+        monkeypatch.setenv("DGM_FAST", "1")
+    x = synthetic(n, 4, seed=0)
+    model = IndependentBernoulli(4)
+    opt = RecordingSGD(model.parameters(), lr=0.2)
+    train(model, x, optimizer=opt, num_epochs=num_epochs, batch_size=batch_size, max_steps_per_epoch=max_steps,
+          lr_schedule="cosine", device="cpu", progress=False)
+    expected = [0.2 * 0.5 * (1 + math.cos(math.pi * k / total)) for k in range(total)]
+    assert opt.lrs == pytest.approx(expected, abs=1e-12), f"expected a half cosine over {total} steps, got {opt.lrs}"
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12), "the run should end at lr 0"
+
+    model = IndependentBernoulli(4)
+    opt = RecordingSGD(model.parameters(), lr=0.2)
+    train(model, x, optimizer=opt, num_epochs=num_epochs, batch_size=batch_size, max_steps_per_epoch=max_steps,
+          device="cpu", progress=False)
+    assert opt.lrs == [0.2] * total, "the default schedule must keep lr constant"
+
+
+def test_cosine_schedule_counts_batches_of_a_sized_iterable_and_refuses_an_unsized_one():
+    """A list of batches has a length to plan the schedule over; a generator has none and gets a clear error."""
+    batches = [synthetic(8, 4, seed=s) for s in range(5)]
+    model = IndependentBernoulli(4)
+    opt = RecordingSGD(model.parameters(), lr=1.0)
+    train(model, batches, optimizer=opt, num_epochs=2, lr_schedule="cosine", device="cpu", progress=False)
+    assert opt.lrs == pytest.approx([0.5 * (1 + math.cos(math.pi * k / 10)) for k in range(10)], abs=1e-12)
+    with pytest.raises(ValueError, match="number of batches"):
+        train(IndependentBernoulli(4), (b for b in batches), lr_schedule="cosine", device="cpu", progress=False)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        train(IndependentBernoulli(4), batches, lr_schedule="linear", device="cpu", progress=False)  # type: ignore[arg-type]
