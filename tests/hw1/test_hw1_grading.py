@@ -315,3 +315,71 @@ def test_other_correct_answers_get_full_marks(variant):
     scores = _grade(CORRECT[variant])
     assert scores.total[0] == scores.total[1] == 29.0, (
         f"{variant}: expected 29/29 autograded points, got {scores.total}; errors: {scores.errors}")
+
+
+# ------------------------------------------------------------------- many fresh draws of the hidden tests
+# Hidden tests draw fresh inputs at every grading, so one notebook run above is one trial. Here each
+# hidden cell runs many times in-process (the source notebook's cells executed into one namespace) to
+# bound the chance that a wrong answer passes by luck, or that a right one fails by luck.
+# (With 40 draws, a hidden test that lets a wrong answer through 7 % of the time is caught with
+# probability 1 - 0.93**40 = 95 %.)
+SOLUTION_CELLS = ("t1_counts", "t1_pattern_index", "t1_histogram", "t2_mc", "t3_lotus", "t4_fdiv", "t5_fits")
+DRAWS = {"t5_reverse_hidden": 40, "t2_coverage_hidden": 40}  # slower cells
+DEFAULT_DRAWS = 100
+
+
+def _cells() -> dict[str, str]:
+    return {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
+            for c in json.loads(SOURCE.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"}
+
+
+def _hidden_outcomes(replacements: dict[str, str], hidden: str, draws: int, monkeypatch) -> list[str]:
+    """Run the hidden cell ``hidden`` ``draws`` times against the solution cells (some replaced); the failures."""
+    import contextlib
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for key, value in _kernel_env().items():
+        monkeypatch.setenv(key, value)
+    cells = _cells()
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(cells["setup"], namespace)  # noqa: S102
+        for gid in SOLUTION_CELLS:
+            exec(replacements.get(gid, cells[gid]), namespace)  # noqa: S102
+    failures = []
+    for _ in range(draws):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(cells[hidden], dict(namespace))  # noqa: S102
+        except Exception as err:  # noqa: BLE001 - any error loses the cell's points under nbgrader
+            failures.append(f"{type(err).__name__}: {err}")
+    return failures
+
+
+WRONG_HIDDEN = [(description, grade_id, code, hidden) for cases in WRONG.values()
+                for description, (grade_id, code), cells in cases for hidden in sorted(cells) if hidden.endswith("hidden")]
+
+
+@pytest.mark.parametrize(("description", "grade_id", "code", "hidden"), WRONG_HIDDEN,
+                         ids=[f"{h}:{d[:40]}" for d, _, _, h in WRONG_HIDDEN])
+def test_wrong_answers_fail_their_hidden_test_on_every_draw(description, grade_id, code, hidden, monkeypatch):
+    """Does each wrong answer fail its hidden test on every fresh draw, not only on most?"""
+    draws = DRAWS.get(hidden, DEFAULT_DRAWS)
+    failures = _hidden_outcomes({grade_id: code}, hidden, draws, monkeypatch)
+    assert len(failures) == draws, f"{description}: passed {hidden} on {draws - len(failures)} of {draws} fresh draws"
+
+
+CORRECT_HIDDEN = [(variant, hidden) for variant, replacements in sorted(CORRECT.items())
+                  for hidden in sorted(_cells()) if hidden and hidden.endswith("hidden")
+                  and hidden.split("_")[0] in {gid.split("_")[0] for gid in replacements}]
+
+
+@pytest.mark.parametrize(("variant", "hidden"), CORRECT_HIDDEN, ids=[f"{v}:{h}" for v, h in CORRECT_HIDDEN])
+def test_correct_answers_pass_their_hidden_tests_on_every_draw(variant, hidden, monkeypatch):
+    """Does each correct alternative (and the reference) pass the hidden tests of its tasks on every fresh draw?"""
+    draws = DRAWS.get(hidden, DEFAULT_DRAWS)
+    failures = _hidden_outcomes(CORRECT[variant], hidden, draws, monkeypatch)
+    assert not failures, f"{variant}: failed {hidden} on {len(failures)} of {draws} draws, e.g. {failures[0]}"
