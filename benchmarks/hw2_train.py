@@ -42,9 +42,9 @@ MODELS = {
 }
 
 
-def record_path(model: str, binarize: str) -> Path:
-    """Where the record of a full run of ``model`` under ``binarize`` is kept."""
-    return RECORDS / f"{model}_{binarize}.json"
+def record_name(model: str, binarize: str) -> str:
+    """File name of the record of a run of ``model`` under ``binarize``."""
+    return f"{model}_{binarize}.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_nll": {"images": len(x_score), "nats/dim": final, "bits/dim": bits_per_dim(final),
                      "nats/image": nats_per_image(final)},
     }
-    out = records / record_path(args.model, args.binarize).name
+    out = records / record_name(args.model, args.binarize)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record["test_nll"]), f"-> {out}", flush=True)

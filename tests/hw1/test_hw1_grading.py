@@ -13,6 +13,7 @@ Hidden tests draw fresh inputs on every run, so each run here is also a new rand
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -24,12 +25,16 @@ SOURCE = Path(__file__).resolve().parents[2] / "solutions" / "hw1_foundations" /
 MNIST = Path("/work/shared/data/mnist")
 
 
+@functools.cache
+def _cells() -> dict[str, str]:
+    """grade_id -> source of every code cell of the source notebook (read once)."""
+    return {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
+            for c in json.loads(SOURCE.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"}
+
+
 def reference_source(grade_id: str) -> str:
     """The reference code of one solution cell of the source notebook."""
-    for cell in json.loads(SOURCE.read_text(encoding="utf-8"))["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
-            return "".join(cell["source"])
-    raise KeyError(grade_id)
+    return _cells()[grade_id]
 
 
 def swap(grade_id: str, *edits: tuple[str, str]) -> tuple[str, str]:
@@ -326,11 +331,6 @@ def test_other_correct_answers_get_full_marks(variant):
 SOLUTION_CELLS = ("t1_counts", "t1_pattern_index", "t1_histogram", "t2_mc", "t3_lotus", "t4_fdiv", "t5_fits")
 DRAWS = {"t5_reverse_hidden": 40, "t2_coverage_hidden": 40}  # slower cells
 DEFAULT_DRAWS = 100
-
-
-def _cells() -> dict[str, str]:
-    return {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
-            for c in json.loads(SOURCE.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"}
 
 
 def _hidden_outcomes(replacements: dict[str, str], hidden: str, draws: int, monkeypatch) -> list[str]:
