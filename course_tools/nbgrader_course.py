@@ -88,8 +88,17 @@ def submit(root: Path, assignment: str, student: str, files_from: Path) -> Path:
 
 
 def autograde(root: Path, assignment: str, student: str, env: dict[str, str] | None = None) -> None:
-    """Autograde one student's submission (creating the student in the gradebook)."""
-    nbgrader(root, "autograde", assignment, "--student", student, "--force", "--create", env=env)
+    """Autograde one student's submission exactly as ``make autograde`` does (sandboxed kernel,
+    clean-room verdicts; course_tools.autograde), creating the student in the gradebook.
+
+    There is no second, unsandboxed path: the round trip, the tests and the TA all grade here.
+    """
+    from course_tools.autograde import grade_class
+
+    summary = grade_class(root, assignment, 1, students=[student], force=True, env=env, progress=False)
+    outcome = summary["students"][student]
+    if outcome["status"] != "graded":
+        raise RuntimeError(f"autograde of {student} in {root} ended {outcome['status']}: {outcome['reason']}")
 
 
 @dataclass(frozen=True)

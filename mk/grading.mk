@@ -16,7 +16,7 @@ WALL ?= 600
 MEM_MB ?= 4096
 NO_SANDBOX ?=
 
-.PHONY: collect autograde feedback export bundle sandbox-check
+.PHONY: collect autograde feedback export bundle sandbox-check check
 
 define need_assignment
 	@test -n "$(ASSIGNMENT)" || { echo "Set ASSIGNMENT=<id>, one of: $$(ls solutions | tr '\n' ' ')"; exit 2; }
@@ -45,3 +45,8 @@ bundle: release ## dist/dgm-lecture1-student.zip for students, scanned for leaks
 
 sandbox-check: setup ## show what a sandboxed grading kernel can see and reach
 	$(BIN)/python course_tools/sandbox.py check
+
+NB ?=
+check: setup ## run a notebook's visible tests the way the grader runs them (NB=path/to/notebook.ipynb)
+	@test -n "$(NB)" || { echo "Set NB=<notebook>, e.g. NB=assignments/hw1_foundations/hw1_foundations.ipynb"; exit 2; }
+	$(BIN)/python -m dgm_utils.cleanroom "$(NB)"

@@ -146,6 +146,60 @@ def network(rel, d, ctx):
     _write(d, _with_solution(rel, probe))
 
 
+# --- kernel tampering: a blank (wrong) answer plus code that changes how the kernel runs the
+# test cells after it. Each earns full marks in the kernel's own run (the disagreement note
+# proves it); the clean-room verdict gives 0 and lists the student for a TA.
+
+TAMPER = {
+    "tamper_input_transformer": "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])\n",
+    "tamper_run_cell": (
+        "_ip = get_ipython()\n_orig = _ip.run_cell\n"
+        "_ip.run_cell = lambda raw_cell, *a, **k: _orig('None', *a, **k)\n"
+        "_ip.should_run_async = lambda *a, **k: False\n"),
+    "tamper_ast_transformer": (
+        "import ast\n"
+        "class _Blank(ast.NodeTransformer):\n"
+        "    def visit_Module(self, node):\n"
+        "        node.body = [ast.Pass()]\n"
+        "        return node\n"
+        "get_ipython().ast_transformers.append(_Blank())\n"),
+    "tamper_exec_patch": "exec('import math; math.isclose = lambda *a, **k: True')\n",
+    "tamper_sys_modules": (
+        "import sys, types\n_fake = types.ModuleType('math')\n_fake.isclose = lambda *a, **k: True\n"
+        "sys.modules['math'] = _fake\n"),
+    "tamper_builtins": (
+        "import builtins, types\n_real_import = builtins.__import__\n"
+        "_fake = types.SimpleNamespace(isclose=lambda *a, **k: True)\n"
+        "builtins.__import__ = lambda name, *a, **k: _fake if name == 'math' else _real_import(name, *a, **k)\n"),
+}
+
+
+def _tamper(code: str):
+    def builder(rel, d, ctx):
+        _write(d, _with_solution(rel, code + WRONG))
+    return builder
+
+
+def skip_execution_tag(rel, d, ctx):
+    """Metadata only, no code: nbclient skips cells tagged skip-execution."""
+    nb = _with_solution(rel, WRONG)
+    for cell in _grade_cells(nb):
+        cell["metadata"]["tags"] = ["skip-execution"]
+    _write(d, nb)
+
+
+def reads_references(rel, d, ctx):
+    """Returns the hidden test's own loop variable, read from the kernel's globals."""
+    _write(d, _with_solution(rel, "def square(x):\n    return globals().get('hidden_value', 3) ** 2\n"))
+
+
+def always_equal(rel, d, ctx):
+    """Returns an object whose comparisons always succeed."""
+    _write(d, _with_solution(rel, (
+        "class Yes(float):\n    def __eq__(self, other): return True\n    __hash__ = float.__hash__\n"
+        "def square(x):\n    return Yes(0)\n")))
+
+
 # student id -> (builder, expected outcome). Points: visible 1 + hidden 2 = 3 autograded.
 CORPUS: dict[str, tuple[Callable, Expected]] = {
     "good": (good, Expected("graded", 3)),
@@ -163,9 +217,17 @@ CORPUS: dict[str, tuple[Callable, Expected]] = {
     "edited_grade_cell": (edited_grade_cell, Expected("graded", 0)),
     "changed_metadata": (changed_metadata, Expected("graded", 3)),
     "huge_output": (huge_output, Expected("graded", 3)),
-    "monkeypatch": (monkeypatch, Expected("graded", 2, note="monkey-patches math.isclose")),
+    # math.isclose patched in the kernel earned the hidden points there; the clean room gives 0
+    "monkeypatch": (monkeypatch, Expected("graded", 0, note="passed in the kernel but failed in the clean room")),
     "read_secrets": (read_secrets, Expected("graded", 0)),
     "network": (network, Expected("graded", 0)),
+    **{sid: (_tamper(code), Expected("graded", 0, note="passed in the kernel but failed in the clean room"))
+       for sid, code in TAMPER.items()},
+    "skip_execution_tag": (skip_execution_tag,
+                           Expected("graded", 0, note="passed in the kernel but failed in the clean room")),
+    "reads_references": (reads_references,
+                         Expected("graded", 1, note="passed in the kernel but failed in the clean room")),
+    "always_equal": (always_equal, Expected("graded", 0, note="passed in the kernel but failed in the clean room")),
 }
 
 
