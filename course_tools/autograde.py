@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -31,11 +32,20 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from course_tools import sandbox
+from course_tools import limits, sandbox
 from course_tools.nbgrader_course import REPO, tool_env
 
 DEFAULT_WALL_S = 600  # per submission (all notebooks): a cell may take 120 s (nbgrader_config.py)
 DB_RETRIES = 4  # "database is locked": sqlite writers collide when N processes finish together
+LOG_FSIZE_MB = 512  # RLIMIT_FSIZE of a grading process: its log, the autograded notebook
+LOG_TAIL_BYTES = 200_000
+
+
+def _tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a log, decoded whatever bytes it holds."""
+    with open(path, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
+        return f.read().decode("utf-8", errors="replace")
 
 
 @dataclass
@@ -222,8 +232,13 @@ def read_scores(root: Path, assignment: str, student: str) -> tuple[float, float
 
 def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
               use_sandbox: bool = True, wall_s: float = DEFAULT_WALL_S,
-              mem_mb: int = sandbox.DEFAULT_MEM_MB, env: dict[str, str] | None = None) -> Outcome:
-    """Autograde one student in a process of its own; never raises for a bad submission."""
+              mem_mb: int = sandbox.DEFAULT_MEM_MB, env: dict[str, str] | None = None,
+              cpu: int | None = None) -> Outcome:
+    """Autograde one student in a process of its own; never raises for a bad submission.
+
+    ``cpu``: the job slot's core (every process of this student is pinned to it, so a
+    neighbour's busy threads cannot slow it down).
+    """
     start = time.monotonic()
     folder = root / "submitted" / student / assignment
     out = Outcome(student, "errored", fingerprint=fingerprint(folder))
@@ -248,19 +263,24 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
             cmd += [f"--Execute.kernel_name={sandbox.KERNEL_NAME}"]
             extra["JUPYTER_PATH"] = str(runtime / "share")
         full_env = _env({**(env or {}), **extra})
+        # Limits by an exec wrapper (no preexec_fn in this threaded parent); nbgrader's output goes
+        # to a file, read back bounded and decoded leniently, so no byte it prints can crash us.
+        limited = limits.limited(cmd, mem_mb=mem_mb, cpu=cpu, fsize_mb=LOG_FSIZE_MB, ppid=os.getpid())
+        log_path = runtime / "nbgrader.log"
         for attempt in range(DB_RETRIES):
-            proc = subprocess.Popen(cmd, cwd=root, env=full_env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                                    preexec_fn=lambda: (sandbox.die_with_parent(), sandbox.cap_memory(mem_mb)))
+            with open(log_path, "wb") as log_file:
+                proc = subprocess.Popen(limited, cwd=root, env=full_env, stdin=subprocess.DEVNULL,
+                                        stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
             try:
-                log, _ = proc.communicate(timeout=max(1.0, wall_s - (time.monotonic() - start)))
+                proc.wait(timeout=max(1.0, wall_s - (time.monotonic() - start)))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)  # nbgrader and its kernel: one session
-                proc.communicate()
+                proc.wait()
                 out.status, out.needs_manual = "timed-out", True
                 out.reason = f"over the per-submission wall limit of {wall_s:.0f} s; not graded"
                 out.seconds = time.monotonic() - start
                 return out
+            log = _tail(log_path)
             if proc.returncode == 0 or "database is locked" not in log:
                 break
             time.sleep(1 + attempt)
@@ -270,20 +290,75 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
         notes, died = _executed_notes(graded_dir)
         out.notes += notes
         if patched := monkey_patches(folder):
-            out.notes.append("monkey-patches " + ", ".join(patched) + ": check the test scores by hand")
+            out.notes.append("monkey-patches " + ", ".join(patched) + " (in its own process only: the "
+                             "clean-room verdicts are not affected)")
         if proc.returncode != 0:
             out.reason = _classify_log(log)
             out.needs_manual = True
         else:
+            # The scores that count: computed where no student code ran (course_tools/verdicts.py).
+            flags = clean_room(root, assignment, student, expected, runtime, use_sandbox=use_sandbox,
+                               wall_s=max(30.0, wall_s - (time.monotonic() - start)), env=full_env,
+                               mem_mb=mem_mb, cpu=cpu)
             out.score, out.max_score, out.by_cell, out.needs_manual = read_scores(root, assignment, student)
             out.status = "graded"
-            out.needs_manual = out.needs_manual or bool(patched)
+            out.notes += flags
+            out.needs_manual = out.needs_manual or bool(flags)
             if died:
-                out.notes.append("the kernel exited during grading (sys.exit/os._exit): later cells scored 0")
+                out.notes.append("the kernel exited during grading (sys.exit/os._exit); the clean-room "
+                                 "verdicts stand")
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
     out.seconds = time.monotonic() - start
     return out
+
+
+def clean_room(root: Path, assignment: str, student: str, expected: list[str], runtime: Path, *,
+               use_sandbox: bool, wall_s: float, env: dict[str, str], mem_mb: int,
+               cpu: int | None = None) -> list[str]:
+    """Grade every notebook of the submission in the clean room and write those verdicts into
+    the gradebook and the autograded notebooks. Returns the lines a TA must look at."""
+    from course_tools import verdicts as vd
+
+    flags: list[str] = []
+    folder = root / "submitted" / student / assignment
+    db_url = f"sqlite:///{root / 'gradebook.db'}"
+    for name in expected:
+        source = root / "solutions" / assignment / f"{name}.ipynb"
+        out_json = runtime / f"verdicts-{name}.json"
+        cmd = [sys.executable, "-m", "course_tools.verdicts", str(source), str(folder / f"{name}.ipynb"),
+               "--files-dir", str(folder), "--out", str(out_json)] + ([] if use_sandbox else ["--no-sandbox"])
+        cmd = limits.limited(cmd, mem_mb=mem_mb, cpu=cpu, fsize_mb=LOG_FSIZE_MB, ppid=os.getpid())
+        proc = subprocess.Popen(cmd, cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc.wait(timeout=wall_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        try:
+            report = vd.Report(**json.loads(out_json.read_text()))
+        except (OSError, ValueError, TypeError):
+            report = vd.Report(f"{name}.ipynb", error=f"the clean-room grader did not finish within "
+                                                      f"{wall_s:.0f} s (or crashed, exit {proc.returncode})")
+        if report.error or not report.cells:  # nothing trustworthy: every autograded cell scores 0
+            from nbgrader.api import Gradebook
+
+            with Gradebook(db_url) as gb:
+                for grade in gb.find_submission_notebook(name, assignment, student).grades:
+                    if grade.cell.cell_type == "code":
+                        grade.auto_score = 0.0
+                gb.db.commit()
+            flags.append(f"{name}.ipynb: clean-room grading failed ({report.error or 'no verdicts'}): "
+                         "autograded cells scored 0, regrade or grade by hand")
+            continue
+        kernel = vd.kernel_scores(root / "autograded" / student / assignment / f"{name}.ipynb")
+        vd.apply(db_url, assignment, student, report)
+        vd.annotate(root / "autograded" / student / assignment / f"{name}.ipynb", report)
+        flags += vd.disagreements(report, kernel, vd.hidden_cells(source))
+        flags += [f"{name}.ipynb: solution cell {cell} raised {err}" for cell, err in report.load_errors.items()
+                  if "NotImplementedError" not in err]
+    return flags
 
 
 # --- the class ----------------------------------------------------------------------------
@@ -334,9 +409,23 @@ def grade_class(root: Path, assignment: str, jobs: int | None = None, *, student
     for s in todo:  # no record while a student is in flight: a crash leaves them to regrade
         (state_dir(root, assignment) / "state" / f"{s}.json").unlink(missing_ok=True)
     bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="student", disable=not progress)
+    slots: queue.Queue[int] = queue.Queue()
+    for slot in range(jobs):
+        slots.put(slot)
+
+    def run(student: str) -> Outcome:
+        slot = slots.get()  # job slot k runs on core k (modulo the cores), see grade_one
+        try:
+            return grade_one(root, assignment, student, expected, use_sandbox=use_sandbox, wall_s=wall_s,
+                             mem_mb=mem_mb, env=env, cpu=slot)
+        except Exception as err:  # noqa: BLE001 (one student's failure never stops the batch)
+            return Outcome(student, "errored", reason=f"grading crashed: {type(err).__name__}: {err}"[:300],
+                           needs_manual=True)
+        finally:
+            slots.put(slot)
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(grade_one, root, assignment, s, expected, use_sandbox=use_sandbox,
-                               wall_s=wall_s, mem_mb=mem_mb, env=env): s for s in todo}
+        futures = {pool.submit(run, s): s for s in todo}
         for fut in as_completed(futures):
             out = fut.result()
             _write_json(state_dir(root, assignment) / "state" / f"{out.student}.json", asdict(out))
