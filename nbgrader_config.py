@@ -21,7 +21,7 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "gradebook.db")
 # no Python sources, no reference weights, no caches.
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*",
-    "*.py", "*.pt", "*.pth", "*.ckpt", "reference", "*.db",
+    "*.py", "*.pt", "*.pth", "*.ckpt", "reference", "*.db", "collect.json",
 ]
 c.CourseDirectory.max_file_size = 10_000  # kB; larger files are not copied (with a warning)
 
@@ -38,6 +38,32 @@ c.OverwriteCells.add_missing_cells = True
 # Runaway output (a print in a loop) is cut in the autograded copy.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+
+# ...and bounded in bytes while it runs (course_tools/execute_limits.py): `nbgrader autograde`
+# executes with LimitedExecute, nbgrader's Execute plus caps on stored output (1 MiB per cell,
+# 10 MiB per notebook; c.LimitedExecute.max_cell_output_bytes / max_notebook_output_bytes).
+# c.Execute.* above still applies (it is a subclass). The list is nbgrader 0.9's
+# Autograde.autograde_preprocessors with Execute replaced (tests/grading/test_sandbox.py checks).
+# course_tools must be importable: in this repo it is (ROOT goes on sys.path below); a copy of
+# the course elsewhere needs PYTHONPATH=<repo>, else nbgrader's plain Execute runs, with a warning.
+import importlib.util  # noqa: E402
+import sys  # noqa: E402
+
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+if importlib.util.find_spec("course_tools") and importlib.util.find_spec("course_tools.execute_limits"):
+    c.Autograde.autograde_preprocessors = [
+        "course_tools.execute_limits.LimitedExecute",
+        "nbgrader.preprocessors.IgnorePattern",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor",
+        "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
+elif "autograde" in sys.argv[1:2]:
+    print("nbgrader_config.py: course_tools is not importable (set PYTHONPATH to the course repo): "
+          "autograde runs WITHOUT the output byte caps of course_tools/execute_limits.py", file=sys.stderr)
 
 # The exchange (nbgrader's release/fetch/submit between accounts) lives inside the repo, so the
 # assignment-list extension finds a writable folder instead of logging a critical error about
