@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import stat
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from course_tools import bundle
 from course_tools.autograde import _env
 from course_tools.nbgrader_course import REPO, assignment_ids, copy_course, nbgrader
-
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
@@ -27,6 +26,7 @@ def course(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_student_zip_is_complete_and_clean(course, tmp_path):
     """Does the zip have lectures, every assignment, dgm_utils, env files, README, and pass the leak scan?"""
     path = bundle.build(course, tmp_path / "dgm-lecture1-student.zip")
@@ -42,6 +42,7 @@ def test_student_zip_is_complete_and_clean(course, tmp_path):
     assert not problems, "expected a clean zip, found:\n" + "\n".join(problems[:20])
 
 
+@pytest.mark.slow
 def test_scan_catches_every_kind_of_leak(course, tmp_path):
     """Can the scan fail? A zip with a solution notebook, weights, a gradebook and a solution line is rejected."""
     a = assignment_ids(course)[0]
@@ -55,3 +56,63 @@ def test_scan_catches_every_kind_of_leak(course, tmp_path):
     problems = "\n".join(bundle.scan(bad, course))
     for what in ("solutions/*", "*.pt", "gradebook.db", "BEGIN SOLUTION", "solution line"):
         assert what in problems, f"expected the scan to report {what!r}; it reported:\n{problems}"
+
+
+# --- attacks on the zip (no nbgrader: the ps0 fixture's solutions/ is the secret) ------------
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
+
+
+def _fixture_root(tmp_path: Path) -> Path:
+    """A minimal course to bundle: the ps0 source, a release of it, lectures/ and dgm_utils/."""
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURE / "solutions", root / "solutions")
+    (root / "assignments" / "ps0").mkdir(parents=True)
+    (root / "assignments" / "ps0" / "ps0.ipynb").write_text('{"cells": []}')
+    (root / "lectures").mkdir()
+    (root / "lectures" / "01.ipynb").write_text('{"cells": []}')
+    (root / "dgm_utils").mkdir()
+    (root / "dgm_utils" / "__init__.py").write_text("")
+    for name in ("pyproject.toml", "requirements.lock", "environment.yml", "Makefile"):
+        (root / name).write_text("")
+    return root
+
+
+def test_scan_reads_every_member_whatever_its_name(tmp_path):
+    """A hidden test in a .txt, a .db, a .bin beside a release, a symlink member, a path out of the folder: all caught?"""
+    root = _fixture_root(tmp_path)
+    hidden = 'assert math.isclose(got, hidden_value ** 2), "HIDDEN_SENTINEL_7Q: square(%r) gave %r" % (hidden_value, got)'
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("x/lectures/notes.txt", "the hidden test:\n    " + hidden + "\n")
+        zf.writestr("x/lectures/data.db", b"SQLite format 3\x00")
+        zf.writestr("x/assignments/ps0/model.bin", b"\x00weights")
+        zf.writestr("x/dgm_utils/answers.py", "def square(x):\n    return x * x\n")
+        link = zipfile.ZipInfo("x/lectures/gradebook_link")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(link, "../../gradebook.db")
+        zf.writestr("../escape.txt", "out")
+        zf.writestr("x/lectures/clean.txt", "nothing to see")
+    problems = "\n".join(bundle.scan(bad, root))
+    for what in ("x/lectures/notes.txt: contains a hidden-test line", "x/lectures/data.db: forbidden file (*.db)",
+                 "x/assignments/ps0/model.bin: forbidden file (*.bin)", "x/dgm_utils/answers.py: contains a solution line",
+                 "x/lectures/gradebook_link: is a symbolic link", "../escape.txt: a path outside"):
+        assert what in problems, f"expected the scan to report {what!r}; it reported:\n{problems}"
+    assert "clean.txt" not in problems, f"expected the clean member not reported:\n{problems}"
+
+
+def test_build_refuses_symlinks(tmp_path):
+    """A link in lectures/ to the solutions (or out of the course): does build refuse instead of zipping the target?"""
+    root = _fixture_root(tmp_path)
+    (root / "lectures" / "answers.ipynb").symlink_to(root / "solutions" / "ps0" / "ps0.ipynb")
+    (root / "dgm_utils" / "outside").symlink_to(tmp_path)
+    with pytest.raises(SystemExit, match="Symlinks") as err:
+        bundle.build(root, tmp_path / "out.zip")
+    assert "lectures/answers.ipynb" in str(err.value) and "dgm_utils/outside" in str(err.value)
+
+
+def test_bundle_and_feedback_share_one_scanner():
+    """Is the zip scanned by the same function as feedback/ (one scanner, not two that drift apart)?"""
+    from course_tools import feedback
+
+    assert bundle.scan_members is feedback.scan_members

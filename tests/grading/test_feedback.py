@@ -25,10 +25,15 @@ def test_feedback_has_no_hidden_test(class_copy):
     assert {"good", "wrong", "monkeypatch"} <= graded, f"expected feedback for good, wrong, monkeypatch; got {sorted(graded)}"
     leaks = feedback.find_leaks(class_copy, ASSIGNMENT)
     assert not leaks, "expected no hidden-test line in feedback, found:\n" + "\n".join(leaks[:10])
+    for student in graded:
+        held = sorted(p.name for p in (class_copy / "feedback" / student / ASSIGNMENT).iterdir())
+        assert held == ["ps0.html"], f"expected feedback/{student}/ps0/ to hold only ps0.html, it holds {held}"
     for page in pages:
         text = page.read_text()
         assert SENTINEL not in text, f"{page}: the hidden assertion message is in the feedback"
-        assert "hidden_value" not in text, f"{page}: a hidden test variable is in the feedback"
+        # reads_references writes the name in its own code (globals().get('hidden_value')): that is no leak.
+        if "hidden_value" not in feedback.submitted_text(class_copy, page.parent.parent.name, ASSIGNMENT):
+            assert "hidden_value" not in text, f"{page}: a hidden test variable is in the feedback"
     wrong = (class_copy / "feedback" / "wrong" / ASSIGNMENT / "ps0.html").read_text()
     assert feedback.WITHHELD in wrong, "expected the failed hidden test to say it failed, without details"
     assert "square(3) should be 9" in re.sub(r"<[^>]+>", "", wrong).replace("&quot;", '"').replace("&#39;", "'"), \
@@ -41,6 +46,9 @@ def test_leak_scan_catches_plain_nbgrader_feedback(class_copy):
     plain = json.dumps(["nbgrader.preprocessors.GetGrades", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"])
     nbgrader(class_copy, "generate_feedback", ASSIGNMENT, "--force", "--student", "wrong",
              f"--GenerateFeedback.preprocessors={plain}", env=_env())
-    leaks = feedback.find_leaks(class_copy, ASSIGNMENT)
-    assert leaks, "expected the scan to find the hidden test in unredacted feedback, it found nothing"
+    leaks = "\n".join(feedback.find_leaks(class_copy, ASSIGNMENT))
+    assert "feedback/wrong/ps0/ps0.html: contains a hidden-test line" in leaks, \
+        f"expected the scan to find the hidden test in unredacted feedback; it reported:\n{leaks}"
+    # nbgrader's own generate_feedback also copies the folder's other files: the scan names them.
+    assert "feedback/wrong/ps0/timestamp.txt: not a feedback page" in leaks, leaks
     assert SENTINEL in (class_copy / "feedback" / "wrong" / ASSIGNMENT / "ps0.html").read_text()
