@@ -17,9 +17,12 @@ the student's process are what that process *says*: a grader treats them as advi
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import math
 import random
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -201,9 +204,94 @@ def probe_records(p: Described) -> list[dict]:
     return list(local)
 
 
+@_register("value_probe")
+def _value_probe(inner: str, inner_params: dict, probe_id: int) -> Callable:
+    """``probe`` that also records ``sum``, the float64 sum of the argument's values (a fingerprint
+    that tells one batch from another)."""
+    fn = Described("probe", inner=inner, inner_params=inner_params, probe_id=probe_id)
+
+    def probed(*args: Any, **kwargs: Any):
+        out = fn(*args, **kwargs)
+        x = args[0] if args else None
+        try:
+            total = float(x.detach().double().sum()) if hasattr(x, "detach") else float(np.sum(x, dtype=np.float64))
+        except (TypeError, ValueError):
+            total = float("nan")
+        _PROBE_RECORDS[probe_id][-1]["sum"] = total
+        return out
+
+    return probed
+
+
+def value_probe(inner: Described) -> Described:
+    """``probe`` whose records also hold ``sum`` (the sum of the argument's values)."""
+    return Described("value_probe", inner=inner.lib_name, inner_params=dict(inner.lib_params),
+                     probe_id=next(_probe_ids))
+
 def local_probe_records(probe_id: int) -> list[dict]:
     """Records of ``probe_id`` kept in this process (the worker answers the grader with these)."""
     return list(_PROBE_RECORDS.get(int(probe_id), []))
+
+
+# --------------------------------------------------------------------------- more functions of x
+
+
+@_register("iid_gaussian_log_density")
+def _iid_gaussian_log_density(mu: float = 0.0, sd: float = 1.0) -> Callable:
+    """log density (nats) of each row of x (n, ...) with iid N(mu, sd^2) entries: (n, ...) -> (n,)."""
+    elementwise = Described("gaussian_log_density", mu=mu, sd=sd)
+
+    def log_density(x):
+        v = elementwise(x)
+        return v.reshape(v.shape[0], -1).sum(1)
+
+    return log_density
+
+
+@_register("tensor_only")
+def _tensor_only(inner: str, inner_params: dict) -> Callable:
+    """``inner`` (a library callable) that raises TypeError unless its argument is a torch tensor."""
+    fn = Described(inner, **inner_params)
+
+    def strict(x, *args: Any, **kwargs: Any):
+        if not type(x).__module__.startswith("torch"):
+            raise TypeError(f"this function takes a torch tensor (see the docstring), got {type(x).__name__}")
+        return fn(x, *args, **kwargs)
+
+    return strict
+
+
+def tensor_only(inner: Described) -> Described:
+    """``inner`` that accepts torch tensors only (for arguments the contract types as tensor -> tensor)."""
+    return Described("tensor_only", inner=inner.lib_name, inner_params=dict(inner.lib_params))
+
+
+@_register("gradient_from")
+def _gradient_from(value: dict, gradient: dict) -> Callable:
+    """A log-density with the *values* of one library callable and the *gradient* of another.
+
+    On a torch tensor x it returns value(x) with the autograd gradient of gradient(x)
+    (``v.detach() + g - g.detach()``); on anything else, value(x). A reparameterised (pathwise)
+    estimator uses only the gradient through x and follows ``gradient``; an estimator built on
+    the values alone (score function / REINFORCE, finite differences) follows ``value``.
+    """
+    v_fn = Described(value["name"], **value["params"])
+    g_fn = Described(gradient["name"], **gradient["params"])
+
+    def log_density(x):
+        v = v_fn(x)
+        if not type(x).__module__.startswith("torch"):
+            return v
+        g = g_fn(x)
+        return v.detach() + (g - g.detach())
+
+    return log_density
+
+
+def gradient_from(value: Described, gradient: Described) -> Described:
+    """Values of ``value``, autograd gradient of ``gradient`` (see ``_gradient_from``)."""
+    return Described("gradient_from", value={"name": value.lib_name, "params": dict(value.lib_params)},
+                     gradient={"name": gradient.lib_name, "params": dict(gradient.lib_params)})
 
 
 # Convenience names for tests: lib.power(k=2), lib.f_generator(kind="kl"), ...
@@ -216,6 +304,46 @@ gaussian_log_density = _gaussian_log_density
 mixture_log_density = _mixture_log_density
 normal_sampler = _normal_sampler
 f_generator = _f_generator
+iid_gaussian_log_density = _iid_gaussian_log_density
+
+
+def fresh_rng() -> tuple[int, np.random.Generator]:
+    """(seed, numpy Generator seeded with it): a fresh draw for a hidden test, and the seed to report."""
+    seed = fresh_seed()
+    return seed, np.random.default_rng(seed)
+
+
+@contextlib.contextmanager
+def quiet():
+    """Drop the warnings and stderr of the enclosed code.
+
+    Inside the notebook's kernel nbgrader scores any stderr output of a test cell as a failure,
+    so a hidden test that calls student code (which may warn) runs it under ``with lib.quiet():``.
+    The clean room ignores a test's output anyway.
+    """
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def exception_name(fn: Callable, *args: Any, **kwargs: Any) -> str | None:
+    """The class name of the exception that ``fn(*args, **kwargs)`` raises, or None if it returns.
+
+    The same on a function of this process (a real exception) and on one of the student's
+    process, whose exception reaches the grader as a StudentCodeError naming its type; a crash
+    or timeout of the student's process is "WorkerFailed".
+    """
+    from .session import StudentCodeError, WorkerFailed
+
+    try:
+        fn(*args, **kwargs)
+    except WorkerFailed:
+        return "WorkerFailed"
+    except StudentCodeError as err:
+        return str(err).split(":", 1)[0]
+    except Exception as err:  # noqa: BLE001 (the point is to name it)
+        return type(err).__name__
+    return None
 
 
 def fresh_seed() -> int:
