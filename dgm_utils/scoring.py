@@ -6,33 +6,64 @@ Grading never trusts a model's own loss code. A model only has to expose
         x:      float32 (B, 784) of 0.0/1.0, pixels in raster order (row by row)
         logits: float32 (B, 784); logits[b, i] = log p(x_i=1 | x_<i) - log p(x_i=0 | x_<i)
 
-and this module computes the NLL from those logits itself, on a fixed test subset, after
-checking that the model is *causal*: the conditional at pixel i must not change when any
-x_j with j >= i changes. A model that peeks at x_i can reach an NLL near 0; it is caught here.
+and this module computes every number from those logits itself: the NLL, whether the model is
+*causal* (the conditional at pixel i must not change when any x_j with j >= i changes; a model
+that peeks at x_i can reach an NLL near 0), and whether ``sample`` draws from these conditionals.
 
-    >>> from dgm_utils.scoring import score_nll, check_causal
+    >>> from dgm_utils.scoring import score_nll, check_causal, check_samples
     >>> check_causal(model)                  # raises CausalityError if p(x_i | ...) sees x_{j>=i}
     >>> score_nll(model)                     # nats/dim on the first 2000 test images (threshold 0.5)
+    >>> check_samples(model)                 # binary, random, seeded, drawn from the model's conditionals
+    >>> graded_nll(model)                    # what the grader runs: fresh test images, and a memorisation check
 
-Nothing here knows how a model is built; it only calls the documented methods.
+Nothing here knows how a model is built; it only calls the documented methods. The model may live
+in this process or be a proxy of one in the clean room's student process (dgm_utils.cleanroom):
+only plain tensors go to it and come back, and nothing here iterates its parameters or copies it.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import functools
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 NUM_PIXELS = 784
 SIDE = 28
-# The fixed test subset: the first SCORE_NUM_IMAGES test images, binarised at 0.5 (threshold).
-# 2000 images give a standard error near 0.001 nats/dim, well below the gaps between models.
+# The fixed subset of score_nll's default: the first SCORE_NUM_IMAGES test images, binarised at 0.5
+# (threshold). 2000 images give a standard error near 0.0006 nats/dim, well below the gaps between models.
+# graded_nll draws as many from all 10,000 at grading time instead.
 SCORE_NUM_IMAGES = 2000
 # Logits may differ by float32 round-off between batch layouts; a real leak changes them by O(1).
 CAUSALITY_ATOL = 1e-3
+# graded_nll's batch sizes, drawn at grading time: one large batch (a model must not change on large
+# batches, where the old grader scored and never checked), the others in the CPU-friendly range.
+GRADING_LARGE_BATCH = (600, 1000)
+GRADING_BATCH_SIZES = (128, 480)
+# Images scored twice, in different batches: their logits must agree (batch independence).
+REPEATED_IMAGES = 64
+
+# Sampler calibration (sampler_calibration). For samples S drawn by the sampler and p_i = sigmoid of the
+# model's own logits at S, each statistic below is a sum of martingale differences, ~N(0, 1) when every
+# s_i ~ Bernoulli(p_i) given s_<i. Measured on the reference samplers (the solution's MarkovMLP and
+# PixelLSTM with the reference checkpoints, 64 samples, unconditional and after prefixes of 280..500
+# pixels, 300 seeds each: 3000 values in all): mean -0.04, sd 1.00, largest |value| 3.9.
+# A correct sampler exceeds 6 with probability ~2e-9 per statistic under N(0, 1); the wrong samplers of
+# tests/hw2/test_grading.py reach 12 to 200 on the trained models.
+CALIBRATION_Z_MAX = 6.0
+BOUNDARY_PIXELS = SIDE  # the boundary statistic: the first row of pixels drawn after a prefix
+
+# Memorisation (graded_nll). Test-minus-training NLL, adjusted for how hard the drawn images are (see
+# _memorisation_gap), over 2000 + 2000 drawn images, for the reference models (2000 draws each):
+# Markov MLP mean +0.0006, sd 0.0004 nats/dim; LSTM mean +0.0005, sd 0.0004 (the raw difference: -0.0005
+# and -0.0004, sd 0.0007). A model is flagged below -MEMORISATION_MARGIN: 5 sd under the references' mean.
+MEMORISATION_MARGIN = 0.0015  # nats/dim
 
 
 class ModelContractError(ValueError):
@@ -45,6 +76,14 @@ class CausalityError(AssertionError):
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is missing, too large or does not fit the model."""
+
+
+class SamplerError(AssertionError):
+    """``sample`` does not draw from the model's own conditionals (or breaks its contract)."""
+
+
+class MemorisationError(AssertionError):
+    """The model is much better on the test images than on training images: a TA must clear it."""
 
 
 # ---------------------------------------------------------------------------- data
@@ -61,40 +100,80 @@ def score_test_subset(num_images: int = SCORE_NUM_IMAGES) -> torch.Tensor:
     return load_mnist("test", binarize="threshold", limit=num_images, flatten=True)
 
 
-# ---------------------------------------------------------------------------- logits
+def _split_grey(split: str) -> torch.Tensor:
+    """All grey levels of ``split``, uint8 (N, 784) (all of them, in fast mode too)."""
+    from .data import load_mnist
+
+    return load_mnist(split, binarize=None, limit=None, flatten=True)
 
 
-def _device_of(model: nn.Module) -> torch.device:
+def _threshold(grey: torch.Tensor) -> torch.Tensor:
+    """The course's binarisation, as load_mnist(binarize="threshold"): 1 where grey/255 > 0.5."""
+    return (grey.float() / 255.0 > 0.5).float()
+
+
+# ---------------------------------------------------------------------------- talking to a model
+
+
+def _is_remote(model: Any) -> bool:
+    """True for a proxy of a model in the clean room's student process."""
+    from .cleanroom.session import Remote
+
+    return isinstance(model, Remote)
+
+
+def _attribute(model: Any, name: str) -> Any:
+    """``model.name``, or None when it has none (a proxy raises its own error type for that)."""
     try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
+        return getattr(model, name)
+    except Exception:  # noqa: BLE001 (AttributeError here, StudentCodeError through a proxy)
+        return None
 
 
-def conditional_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Call ``model.conditional_logits(x)`` in eval mode without gradients and check the result.
-
-    Args:
-        x: float32 (B, 784) of 0.0/1.0.
-    Returns:
-        float32 (B, 784) logits of p(x_i = 1 | x_<i), on the CPU.
-    Raises:
-        ModelContractError: no such method, wrong shape, or non-finite logits.
-    """
-    if not hasattr(model, "conditional_logits"):
-        raise ModelContractError(
-            f"{type(model).__name__} has no method conditional_logits(x) -> (B, 784) logits; "
-            "the grader scores models through it."
-        )
-    was_training = getattr(model, "training", False)
+def _device_of(model: Any) -> torch.device:
     if isinstance(model, nn.Module):
+        for tensor in [*model.parameters(), *model.buffers()]:
+            return tensor.device
+    return torch.device("cpu")  # a proxy takes and returns CPU tensors
+
+
+@contextlib.contextmanager
+def evaluating(model: Any) -> Iterator[None]:
+    """Eval mode and no autograd where ``model`` runs, both put back afterwards.
+
+    Here: ``model.eval()`` and ``torch.no_grad()``. For a proxy, the same in the student's process
+    (its ``torch.set_grad_enabled``), so that teacher-forcing 2000 images builds no graph there.
+    """
+    was_training = _attribute(model, "training")
+    if was_training is not None and callable(_attribute(model, "eval")):
         model.eval()
+    remote_torch = None
+    if _is_remote(model):
+        from .cleanroom import library
+
+        with contextlib.suppress(Exception):
+            remote_torch = library.student_side("torch")
+            remote_torch.set_grad_enabled(False)
     try:
         with torch.no_grad():
-            logits = model.conditional_logits(x.to(_device_of(model)))
+            yield
     finally:
-        if isinstance(model, nn.Module):
-            model.train(was_training)
+        if remote_torch is not None:
+            with contextlib.suppress(Exception):
+                remote_torch.set_grad_enabled(True)
+        if was_training is True and callable(_attribute(model, "train")):
+            model.train(True)
+
+
+def _logits(model: Any, x: torch.Tensor) -> torch.Tensor:
+    """``model.conditional_logits(x)`` checked: float32 (B, 784), finite, on the CPU."""
+    method = _attribute(model, "conditional_logits")
+    if not callable(method):
+        name = type(model).__name__ if not _is_remote(model) else model._ref.type_name
+        raise ModelContractError(
+            f"{name} has no method conditional_logits(x) -> (B, 784) logits; the grader scores models through it."
+        )
+    logits = method(x.to(_device_of(model)))
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (x.shape[0], NUM_PIXELS):
         got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ModelContractError(
@@ -106,17 +185,70 @@ def conditional_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return logits
 
 
+def conditional_logits(model: Any, x: torch.Tensor) -> torch.Tensor:
+    """Call ``model.conditional_logits(x)`` in eval mode without gradients and check the result.
+
+    Args:
+        x: float32 (B, 784) of 0.0/1.0.
+    Returns:
+        float32 (B, 784) logits of p(x_i = 1 | x_<i), on the CPU.
+    Raises:
+        ModelContractError: no such method, wrong shape, or non-finite logits.
+    """
+    with evaluating(model):
+        return _logits(model, x)
+
+
+def _batched_logits(model: Any, x: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
+    """Logits of all rows of ``x``, in consecutive batches of the given sizes (cycled)."""
+    out, start, k = [], 0, 0
+    while start < len(x):
+        size = int(sizes[k % len(sizes)])
+        out.append(_logits(model, x[start:start + size]))
+        start, k = start + size, k + 1
+    return torch.cat(out) if out else torch.zeros(0, NUM_PIXELS)
+
+
 # ---------------------------------------------------------------------------- causality
 
 
+def _perturbations(base: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each base image and each pixel i: a copy whose pixels j > i are redrawn at random and
+    whose x_i is flipped. Returns the rows (N * 784, 784), each row's base image and its i."""
+    positions = torch.arange(NUM_PIXELS)
+    future = positions[None, :] >= positions[:, None]  # row i: True at j >= i
+    rows = []
+    for image in base:
+        noise = (torch.rand(NUM_PIXELS, NUM_PIXELS, generator=generator) < 0.5).float()
+        perturbed = torch.where(future, noise, image[None, :])
+        perturbed[positions, positions] = 1.0 - image  # x_i itself always changes
+        rows.append(perturbed)
+    image_of = torch.arange(len(base)).repeat_interleave(NUM_PIXELS)
+    return torch.cat(rows), image_of, positions.repeat(len(base))
+
+
+def _check_unchanged(logits: torch.Tensor, base_logits: torch.Tensor, start: torch.Tensor, atol: float) -> None:
+    """Logits of perturbed rows (changed from pixel ``start`` on) must equal the base's at j <= start."""
+    positions = torch.arange(NUM_PIXELS)
+    diff = (logits - base_logits).abs().masked_fill(positions[None, :] > start[:, None], 0.0)
+    bad = diff > atol
+    if bad.any():
+        r, j = bad.nonzero()[0].tolist()
+        raise CausalityError(
+            f"the model is not causal: the logit of p(x_{j} | ...) changed by {diff[r, j]:.3g} "
+            f"when pixels x_{int(start[r])}.. were changed; p(x_i | x_<i) may use pixels before i only"
+        )
+
+
 def check_causal(
-    model: nn.Module,
+    model: Any,
     x: torch.Tensor | None = None,
     *,
     num_images: int = 1,
     seed: int = 0,
     atol: float = CAUSALITY_ATOL,
     batch_size: int = 392,
+    batch_sizes: Sequence[int] | None = None,
 ) -> None:
     """Check that p(x_i | ...) depends on x_<i only, at every pixel i.
 
@@ -126,29 +258,19 @@ def check_causal(
 
     Args:
         x: base images, float32 (N, 784) of 0/1; default the first ``num_images`` scoring images.
+        batch_size: the copies go to the model in batches of this size ...
+        batch_sizes: ... or of these sizes in turn (a model must not change with the batch size).
     Raises:
         CausalityError: naming the first pixel whose conditional saw x_j, j >= i.
     """
     base = (score_test_subset(num_images) if x is None else x.reshape(len(x), -1).float())[:num_images]
     generator = torch.Generator().manual_seed(seed)
-    positions = torch.arange(NUM_PIXELS)
-    future = positions[None, :] >= positions[:, None]  # row i: True at j >= i
-    for image in base:
-        base_logits = conditional_logits(model, image[None])[0]
-        noise = (torch.rand(NUM_PIXELS, NUM_PIXELS, generator=generator) < 0.5).float()
-        perturbed = torch.where(future, noise, image[None, :])
-        perturbed[positions, positions] = 1.0 - image  # x_i itself always changes
-        for start in range(0, NUM_PIXELS, batch_size):
-            rows = positions[start:start + batch_size]
-            logits = conditional_logits(model, perturbed[rows])
-            diff = (logits - base_logits[None]).abs()
-            diff = diff.masked_fill(~(~future[rows] | (positions[None, :] == rows[:, None])), 0.0)
-            if (diff > atol).any():
-                i, j = (diff > atol).nonzero()[0].tolist()
-                raise CausalityError(
-                    f"the model is not causal: the logit of p(x_{j} | ...) changed by {diff[i, j]:.3g} "
-                    f"when pixels x_{int(rows[i])}.. were changed; p(x_i | x_<i) may use pixels before i only"
-                )
+    rows, image_of, start = _perturbations(base, generator)
+    sizes = list(batch_sizes) if batch_sizes else [batch_size]
+    with evaluating(model):
+        base_logits = _logits(model, base)
+        logits = _batched_logits(model, rows, sizes)
+    _check_unchanged(logits, base_logits[image_of], start, atol)
 
 
 # ---------------------------------------------------------------------------- NLL
@@ -165,7 +287,7 @@ def _image_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def score_nll(
-    model: nn.Module,
+    model: Any,
     x: torch.Tensor | None = None,
     *,
     batch_size: int = 500,
@@ -176,69 +298,259 @@ def score_nll(
     Args:
         x: float32 (N, 784) of 0/1; default the fixed scoring subset (first 2000 test images,
             binarised at 0.5).
-        check_causality: run ``check_causal`` first (a leaky model gets no score).
+        check_causality: run ``check_causal`` first, in batches of ``batch_size`` and of 392
+            (a leaky model gets no score).
     Returns:
         mean over images of NLL / 784, in nats/dim.
     """
     if check_causality:
-        check_causal(model)
+        check_causal(model, batch_sizes=[batch_size, 392])
     x = score_test_subset() if x is None else x.reshape(len(x), -1).float()
-    total = 0.0
-    for start in range(0, len(x), batch_size):
-        batch = x[start:start + batch_size]
-        total += float(_image_nll(conditional_logits(model, batch), batch).sum())
-    return total / (len(x) * NUM_PIXELS)
+    with evaluating(model):
+        logits = _batched_logits(model, x, [batch_size])
+    return float(_image_nll(logits, x).sum()) / (len(x) * NUM_PIXELS)
+
+
+@dataclass(frozen=True)
+class GradedNLL:
+    """What graded_nll measured. NLLs in nats/dim (natural log, mean over 784 pixels), threshold binarisation."""
+
+    test_nll: float  # on num_images test images drawn at grading time
+    train_nll: float  # on as many training images, drawn with them
+    memorisation_gap: float  # test minus training NLL, adjusted for the images' difficulty
+    num_images: int
+    seed: int
+    batch_sizes: tuple[int, ...]
+
+
+@functools.lru_cache(maxsize=1)
+def _context_counts() -> torch.Tensor:
+    """Logits of a counting model fitted on the first 10,000 training images (threshold 0.5):
+    p(x_i = 1 | left neighbour, upper neighbour) per pixel, add-one smoothed. Returns (4, 784),
+    indexed by the context 2 * left + up. It never saw a test image: the control of _memorisation_gap."""
+    x = (_split_grey("train")[:10_000] >= 128).reshape(-1, SIDE, SIDE)  # grey/255 > 0.5 for integer grey
+    left, up = torch.zeros_like(x), torch.zeros_like(x)
+    left[:, :, 1:], up[:, 1:, :] = x[:, :, :-1], x[:, :-1, :]
+    logits = torch.empty(4, NUM_PIXELS)
+    for c in range(4):
+        here = (left == bool(c // 2)) & (up == bool(c % 2))
+        total, ones = here.sum(0).double(), (here & x).sum(0).double()
+        logits[c] = torch.logit((ones + 1) / (total + 2)).reshape(NUM_PIXELS).float()
+    return logits
+
+
+def _neighbour_context(x: torch.Tensor) -> torch.Tensor:
+    """2 * (left neighbour) + (upper neighbour) of each pixel of binary x (N, 784), 0 off the image."""
+    x = x.reshape(-1, SIDE, SIDE).long()
+    left, up = torch.zeros_like(x), torch.zeros_like(x)
+    left[:, :, 1:], up[:, 1:, :] = x[:, :, :-1], x[:, :-1, :]
+    return (2 * left + up).reshape(-1, NUM_PIXELS)
+
+
+def _memorisation_gap(nll: torch.Tensor, control: torch.Tensor, is_test: torch.Tensor) -> float:
+    """Mean test-minus-training NLL (nats/dim) after regressing out a control: the per-image NLL of
+    a counting model fitted on the training set, which does not know the test set. Hard digits are
+    hard for every model, so the residuals vary much less than the NLLs (sd 0.0004 instead of 0.0007
+    nats/dim for 2000 + 2000 images) and a smaller memorisation shows."""
+    y, c = nll.double(), control.double()
+    beta = float(((y - y.mean()) * (c - c.mean())).sum() / ((c - c.mean()) ** 2).sum().clamp_min(1e-12))
+    residual = y - beta * c
+    return float(residual[is_test].mean() - residual[~is_test].mean()) / NUM_PIXELS
+
+
+def graded_nll(
+    model: Any,
+    *,
+    num_images: int = SCORE_NUM_IMAGES,
+    seed: int | None = None,
+    margin: float = MEMORISATION_MARGIN,
+    atol: float = CAUSALITY_ATOL,
+) -> GradedNLL:
+    """The grader's NLL: on test images drawn now, checked for causality and memorisation.
+
+    1. ``num_images`` test images (of 10,000) and as many training images (of 60,000) are drawn
+       with ``seed`` (from the OS when None), binarised at 0.5 (threshold).
+    2. One drawn test image gives 784 perturbed copies (as in check_causal), and 64 drawn images
+       are repeated. All rows are shuffled together and sent in batches whose sizes are drawn
+       too (one of 600..1000 rows, the others of 128..480), so every batch the NLL comes from is
+       a batch where causality is checked, and the model sees no batch that looks like a check.
+    3. Causality: every copy's logits at j <= i must equal the base image's. Batch independence:
+       a repeated image's logits must not change with its batch.
+    4. Memorisation: a model much better on the test images than on the training images (the gap
+       of ``_memorisation_gap`` below ``-margin`` nats/dim) was trained on the test set.
+
+    Raises:
+        CausalityError, ModelContractError, MemorisationError (whose message says a TA must clear it).
+    """
+    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else int(seed)
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    test_grey, train_grey = _split_grey("test"), _split_grey("train")
+    test_idx = torch.from_numpy(rng.choice(len(test_grey), num_images, replace=False))
+    train_idx = torch.from_numpy(rng.choice(len(train_grey), num_images, replace=False))
+    x_test, x_train = _threshold(test_grey[test_idx]), _threshold(train_grey[train_idx])
+
+    base = x_test[:1]
+    perturbed, _, start = _perturbations(base, generator)
+    repeats = min(REPEATED_IMAGES, num_images)
+    rows = torch.cat([x_test, x_train, perturbed, x_test[:repeats]])
+    order = torch.from_numpy(rng.permutation(len(rows)))
+    sizes = [int(rng.integers(GRADING_LARGE_BATCH[0], GRADING_LARGE_BATCH[1] + 1))]
+    while sum(sizes) < len(rows):
+        sizes.append(int(rng.integers(GRADING_BATCH_SIZES[0], GRADING_BATCH_SIZES[1] + 1)))
+    rng.shuffle(sizes)
+    with evaluating(model):
+        shuffled = _batched_logits(model, rows[order], sizes)
+    logits = torch.empty_like(shuffled)
+    logits[order] = shuffled
+
+    n = num_images
+    test_logits, train_logits = logits[:n], logits[n:2 * n]
+    copy_logits, repeat_logits = logits[2 * n:2 * n + len(perturbed)], logits[2 * n + len(perturbed):]
+    _check_unchanged(copy_logits, test_logits[:1].expand(len(perturbed), -1), start, atol)
+    moved = (repeat_logits - test_logits[:repeats]).abs().max() if repeats else torch.tensor(0.0)
+    if float(moved) > atol:
+        raise ModelContractError(
+            f"the logits of an image changed by {float(moved):.3g} with the other images in its batch: "
+            "p(x_i | x_<i) must depend on that image alone (is a BatchNorm or a batch statistic used in eval mode?)"
+        )
+
+    nll = torch.cat([_image_nll(test_logits, x_test), _image_nll(train_logits, x_train)])
+    both = torch.cat([x_test, x_train])
+    control = _image_nll(_context_counts().gather(0, _neighbour_context(both)), both)
+    is_test = torch.arange(2 * n) < n
+    gap = _memorisation_gap(nll, control, is_test)
+    report = GradedNLL(float(nll[:n].mean()) / NUM_PIXELS, float(nll[n:].mean()) / NUM_PIXELS, gap, n, seed,
+                       tuple(sizes))
+    if gap < -margin:
+        raise MemorisationError(
+            f"flagged for a TA: the model is much better on the test images than on training images "
+            f"(test {report.test_nll:.4f}, training {report.train_nll:.4f} nats/dim; adjusted gap {gap:+.4f}, "
+            f"models trained on the training set only stay above -{margin}). Was it trained or tuned on the test "
+            f"set? No NLL points until a TA clears it (seed {seed})."
+        )
+    return report
 
 
 # ---------------------------------------------------------------------------- samples
 
 
-def check_samples(model: nn.Module, *, num_samples: int = 8, seed: int = 0) -> torch.Tensor:
+def calibration(logits: torch.Tensor, samples: torch.Tensor, *, start: int = 0, stop: int = NUM_PIXELS) -> dict[str, float]:
+    """How well binary ``samples`` follow the Bernoulli conditionals ``logits`` computed on them.
+
+    Over the pixels start..stop-1 of every sample, with p_i = sigmoid(logit_i):
+
+        z    = sum (s_i - p_i) / sqrt(sum p_i (1 - p_i))                       (too many / too few ones)
+        z_ll = (sum log p(s_i) + sum H(p_i)) / sqrt(sum Var log p(s_i))        (too likely / too unlikely)
+
+    Both are sums of martingale differences, so ~N(0, 1) when each s_i was drawn from p_i given the
+    pixels before it: a sampler that draws from other conditionals shows as a large |z| or |z_ll|.
+    Returns {"z": ..., "z_ll": ..., "pixels": number of pixels used}.
+    """
+    logit = logits[:, start:stop].double()
+    s = samples.reshape(len(samples), -1)[:, start:stop].double()
+    p = torch.sigmoid(logit)
+    var = p * (1 - p)
+    # log p(s) + H(p) = (s - p) * logit: centred, with variance p (1 - p) logit^2
+    z = float((s - p).sum() / var.sum().clamp_min(1e-12).sqrt())
+    z_ll = float(((s - p) * logit).sum() / (var * logit**2).sum().clamp_min(1e-12).sqrt())
+    return {"z": z, "z_ll": z_ll, "pixels": int(s.numel())}
+
+
+def _seed_where_it_runs(seed: int) -> None:
+    """``torch.manual_seed(seed)`` where the model's code runs (the student's process in the clean room)."""
+    from .cleanroom import library
+
+    library.seed_student(int(seed))
+
+
+def _draw(model: Any, num_samples: int, prefix: torch.Tensor | None = None) -> torch.Tensor:
+    """``model.sample(num_samples[, prefix=prefix])`` checked: binary (num_samples, 784), prefix kept."""
+    out = model.sample(num_samples) if prefix is None else model.sample(num_samples, prefix=prefix)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (num_samples, 1, SIDE, SIDE):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise SamplerError(f"sample({num_samples}) should return shape ({num_samples}, 1, 28, 28), got {got}")
+    flat = out.detach().float().cpu().reshape(num_samples, NUM_PIXELS)
+    values = set(torch.unique(flat).tolist())
+    if not values <= {0.0, 1.0}:
+        raise SamplerError(f"samples should be binary (0.0/1.0), got values {sorted(values)[:5]}")
+    if prefix is not None and not torch.equal(flat[:, :prefix.shape[1]], prefix):
+        raise SamplerError("sample(prefix=...) must keep the given first pixels unchanged")
+    return flat
+
+
+def _check_calibrated(model: Any, flat: torch.Tensor, k: int, seed: int, z_max: float) -> dict[str, float]:
+    logits = _logits(model, flat)
+    stats = {key: v for key, v in calibration(logits, flat, start=k).items() if key != "pixels"}
+    if k:
+        edge = calibration(logits, flat, start=k, stop=min(NUM_PIXELS, k + BOUNDARY_PIXELS))
+        stats.update(z_boundary=edge["z"], z_ll_boundary=edge["z_ll"])
+    worst = max(stats, key=lambda key: abs(stats[key]))
+    if abs(stats[worst]) > z_max:
+        where = f"after a prefix of {k} pixels" if k else "without a prefix"
+        raise SamplerError(
+            f"the samples ({where}) do not follow the model's own conditionals p(x_i | x_<i): {worst} = "
+            f"{stats[worst]:+.1f}, while a sampler that draws each pixel from them stays within +-{z_max:g} "
+            f"(all: {', '.join(f'{key} {v:+.1f}' for key, v in stats.items())}; {len(flat)} samples, seed {seed}). "
+            "Draw pixel i from sigmoid(logit_i) given the pixels before it (the prefix, then the bits drawn), "
+            "and feed back the drawn bits"
+        )
+    return stats
+
+
+def sampler_calibration(
+    model: Any,
+    num_samples: int = 64,
+    *,
+    prefix: torch.Tensor | None = None,
+    seed: int = 0,
+    z_max: float = CALIBRATION_Z_MAX,
+) -> dict[str, float]:
+    """Check that ``model.sample`` draws from the model's own conditionals.
+
+    Seeds torch where the model runs, draws ``model.sample(num_samples[, prefix=prefix])``, asks the
+    model for its conditional logits on those samples and computes ``calibration`` over the drawn
+    pixels (after the prefix), and over the first row drawn after a prefix (the boundary, where a
+    sampler that ignores the prefix shows most). Each |statistic| must stay below ``z_max``.
+
+    Args:
+        prefix: float (num_samples, k) of 0/1, the given first k pixels (kept unchanged).
+    Returns:
+        the statistics: {"z", "z_ll"} (and {"z_boundary", "z_ll_boundary"} with a prefix).
+    Raises:
+        SamplerError: wrong shape, non-binary values, prefix not kept, or a statistic over ``z_max``.
+    """
+    given = None if prefix is None else prefix.reshape(num_samples, -1).float()
+    with evaluating(model):
+        _seed_where_it_runs(seed)
+        flat = _draw(model, num_samples, given)
+        return _check_calibrated(model, flat, 0 if given is None else given.shape[1], seed, z_max)
+
+
+def check_samples(model: Any, *, num_samples: int = 8, seed: int = 0) -> torch.Tensor:
     """Check ``model.sample(num_samples)``: binary (N, 1, 28, 28), varied, seeded, from the model.
 
     - values are 0.0/1.0 and the shape is (num_samples, 1, 28, 28);
     - two calls give different samples (the sampler is random);
     - the same ``torch.manual_seed`` gives the same samples (it uses torch's random generator);
-    - a copy of the model with all parameters set to zero (every p = 0.5) gives different
-      samples under the same seed (the samples come from the model).
+    - the samples follow the model's own conditionals (``sampler_calibration``: |z|, |z_ll| < 6).
 
-    Returns the first batch of samples. Raises AssertionError with what was expected.
+    Returns the first batch of samples. Raises SamplerError (an AssertionError) with what was expected.
     """
-    model.eval()
-
-    def draw() -> torch.Tensor:
-        with torch.no_grad():
-            out = model.sample(num_samples)
-        return out.detach().float().cpu()
-
-    torch.manual_seed(seed)
-    first = draw()
-    assert tuple(first.shape) == (num_samples, 1, SIDE, SIDE), (
-        f"sample({num_samples}) should return shape ({num_samples}, 1, 28, 28), got {tuple(first.shape)}"
-    )
-    values = set(torch.unique(first).tolist())
-    assert values <= {0.0, 1.0}, f"samples should be binary (0.0/1.0), got values {sorted(values)[:5]}"
-    second = draw()
-    assert not torch.equal(first, second), "two calls of sample() returned identical digits: is it random?"
-    torch.manual_seed(seed)
-    again = draw()
-    assert torch.equal(first, again), (
-        "the same torch.manual_seed gave different samples: draw the randomness from torch "
-        "(torch.bernoulli / torch.rand), not from numpy or Python's random"
-    )
-    blank = copy.deepcopy(model)
-    with torch.no_grad():
-        for p in blank.parameters():
-            p.zero_()
-    blank.eval()
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        other = blank.sample(num_samples).detach().float().cpu()
-    assert not torch.equal(first, other), (
-        "a model with all parameters zeroed gave the same samples as the trained one under the same "
-        "seed: sample() must draw each pixel from the model's conditional p(x_i | x_<i)"
-    )
-    return first
+    with evaluating(model):
+        _seed_where_it_runs(seed)
+        first = _draw(model, num_samples)
+        second = _draw(model, num_samples)
+        if torch.equal(first, second):
+            raise SamplerError("two calls of sample() returned identical digits: is it random?")
+        _seed_where_it_runs(seed)
+        if not torch.equal(first, _draw(model, num_samples)):
+            raise SamplerError(
+                "the same torch.manual_seed gave different samples: draw the randomness from torch "
+                "(torch.bernoulli / torch.rand), not from numpy or Python's random"
+            )
+        _check_calibrated(model, first, 0, seed, CALIBRATION_Z_MAX)
+    return first.reshape(num_samples, 1, SIDE, SIDE)
 
 
 # ---------------------------------------------------------------------------- checkpoints
