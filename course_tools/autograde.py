@@ -262,7 +262,8 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
             sandbox.kernel_spec_dir(runtime / "share")
             cmd += [f"--Execute.kernel_name={sandbox.KERNEL_NAME}"]
             extra["JUPYTER_PATH"] = str(runtime / "share")
-        full_env = _env({**(env or {}), **extra})
+        # PYTHONPATH: a course copy's nbgrader_config.py imports course_tools.execute_limits
+        full_env = _env({**(env or {}), **extra, "PYTHONPATH": str(REPO)})
         # Limits by an exec wrapper (no preexec_fn in this threaded parent); nbgrader's output goes
         # to a file, read back bounded and decoded leniently, so no byte it prints can crash us.
         limited = limits.limited(cmd, mem_mb=mem_mb, cpu=cpu, fsize_mb=LOG_FSIZE_MB, ppid=os.getpid())

@@ -52,7 +52,9 @@ def worker_command(files_dir: Path, *, use_sandbox: bool) -> tuple[list[str], st
         return argv, str(files_dir)
     from course_tools import sandbox
 
-    return sandbox.sandboxed_command(argv, files_dir=files_dir, workdir=files_dir), None
+    # bwrap clears the environment: what the worker needs is passed to the builder
+    return sandbox.sandboxed_command(argv, files_dir=files_dir, workdir=files_dir,
+                                     env={"NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg"}), None
 
 
 def grade_notebook(source: Path, submitted: Path, files_dir: Path, *, use_sandbox: bool = True,
