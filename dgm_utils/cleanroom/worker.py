@@ -14,6 +14,7 @@ rewrite this very module. The grader decides every verdict from the data it rece
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import sys
@@ -63,7 +64,8 @@ class Worker:
     def register(self, obj: Any) -> wire.Ref:
         key = id(obj)
         self.objects[key] = obj
-        kind = "class" if isinstance(obj, type) else "function" if callable(obj) else "object"
+        # a model is callable too, but it is an object: only plain routines are "function"
+        kind = "class" if isinstance(obj, type) else "function" if inspect.isroutine(obj) else "object"
         return wire.Ref(key, kind, getattr(type(obj), "__name__", "?") if kind != "class" else obj.__name__)
 
     def resolve(self, value: Any) -> Any:
