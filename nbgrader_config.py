@@ -71,14 +71,14 @@ elif "autograde" in sys.argv[1:2]:
 c.Exchange.root = os.path.join(ROOT, ".exchange")
 c.Exchange.path_includes_course = True
 
-# Feedback must never show hidden tests: nbgrader's own feedback keeps their source, so the
-# course's redacting preprocessor runs in `make feedback` and the formgrader's button alike.
-import sys  # noqa: E402
-
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades",
-    "course_tools.feedback.RedactHiddenTests",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
+# Feedback must never show hidden tests or a student's active HTML: nbgrader's own feedback keeps
+# both, so `make feedback` and the formgrader's button render with one list, defined once in
+# course_tools/feedback.py (hidden tests redacted, outputs sanitised). sys.path holds ROOT (above).
+try:
+    from course_tools.feedback import FEEDBACK_PREPROCESSORS  # noqa: E402
+except ImportError as err:  # a copy of the course elsewhere without PYTHONPATH=<repo>
+    if "generate_feedback" in sys.argv[1:2]:
+        raise SystemExit(f"nbgrader_config.py: course_tools is not importable ({err}): set PYTHONPATH to "
+                         "the course repo; feedback without its redaction would show hidden tests")
+else:
+    c.GenerateFeedback.preprocessors = list(FEEDBACK_PREPROCESSORS)

@@ -47,6 +47,11 @@ PUBLIC_LINES = frozenset({
     "opt.zero_grad()",  # lecture 03 and dgm_utils/training.py: any training loop (hw1)
     "loss.backward()",
     "self.net = nn.Sequential(",  # lecture 04: the opening of any torch model (hw2)
+    # dgm_utils/cleanroom/standins.py (hw2's stand-in models) reshapes samples the way every hw2
+    # sampler does; the line gives no answer away (the docstrings state the shape).
+    "return x.reshape(num_samples, 1, SIDE, SIDE)",
+    # dgm_utils/cleanroom/library.py documents the harness call hw1's hidden tests make.
+    "with lib.quiet():",
 })
 
 STUDENT_README = """\

@@ -351,9 +351,9 @@ class _Budget:
         return True
 
 
-def _too_large_note(size: int, what: str = "An output") -> str:
+def _too_large_note(size: int, what: str, per_output: int, per_notebook: int) -> str:
     return (f"[feedback] {what} of {size / 1e6:.1f} MB is not shown here: a page shows at most "
-            f"{MAX_OUTPUT_CHARS / 1e6:g} MB per output and {MAX_NOTEBOOK_CHARS / 1e6:g} MB per notebook.")
+            f"{per_output / 1e6:g} MB per output and {per_notebook / 1e6:g} MB per notebook.")
 
 
 class SanitiseOutputs(Preprocessor):
@@ -373,10 +373,14 @@ class SanitiseOutputs(Preprocessor):
     def _fits(self, size: int, budget: _Budget) -> bool:
         return size <= self.max_output_chars and budget.take(size)
 
+    def _note(self, size: int, what: str = "An output") -> str:
+        return _too_large_note(size, what, self.max_output_chars, self.max_notebook_chars)
+
     def clean_cell(self, cell: NotebookNode, index: int, budget: _Budget) -> NotebookNode:
         kind, source = cell.cell_type, _text(cell.get("source"))
-        if not self._fits(len(source), budget):
-            source = ("# " if kind == "code" else "") + _too_large_note(len(source), "This cell's source")
+        attachments = cell.get("attachments") if kind == "markdown" else None  # inlined as data: URLs
+        if not self._fits(size := len(source) + _size(attachments or {}), budget):
+            source, attachments = ("# " if kind == "code" else "") + self._note(size, "This cell's source"), None
         clean: dict[str, Any] = {"cell_type": kind, "metadata": {}, "source": source}
         if "id" in cell:
             clean["id"] = cell["id"] if _SAFE_ID.fullmatch(_text(cell["id"])) else f"cell-{index}"
@@ -386,7 +390,7 @@ class SanitiseOutputs(Preprocessor):
             clean["execution_count"] = _count(cell.get("execution_count"))
             clean["outputs"] = self.clean_outputs(cell.get("outputs") or [], budget)
         elif kind == "markdown":
-            clean["source"] = as_markdown(markdown_html(source, cell.get("attachments")))
+            clean["source"] = as_markdown(markdown_html(source, attachments))
         else:  # raw: nbconvert inserts it as HTML
             clean["source"] = sanitise_html(source)
             if isinstance(mime := cell.get("metadata", {}).get("raw_mimetype"), str) and len(mime) < 100:
@@ -398,7 +402,7 @@ class SanitiseOutputs(Preprocessor):
         for output in outputs:
             size = _size(output)
             if not self._fits(size, budget):
-                kept.append({"output_type": "stream", "name": "stdout", "text": _too_large_note(size) + "\n"})
+                kept.append({"output_type": "stream", "name": "stdout", "text": self._note(size) + "\n"})
             elif (clean := clean_output(output)) is not None:
                 kept.append(clean)
         return kept

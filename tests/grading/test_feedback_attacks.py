@@ -98,8 +98,6 @@ def test_make_feedback_runs_this_module():
         f"expected the feedback recipe to run `python -m course_tools.feedback $(ASSIGNMENT)`; it is:\n{recipe.group(1)}")
 
 
-@pytest.mark.xfail(reason="until nbgrader_config.py sets c.GenerateFeedback.preprocessors = FEEDBACK_PREPROCESSORS",
-                   strict=False)
 def test_formgrader_button_renders_with_the_same_preprocessors():
     """Does nbgrader_config.py give the formgrader's Generate Feedback the list make feedback uses (sanitiser included)?"""
     from traitlets.config.loader import PyFileConfigLoader
@@ -230,6 +228,21 @@ def test_graded_notebook_replaced_by_a_link_is_refused(course, how, capsys):
     for path in feedback_files(course):
         data = path.read_bytes()
         assert b"### BEGIN SOLUTION" not in data and SENTINEL.encode() not in data, f"{path}: holds the solution source"
+
+
+@pytest.mark.slow
+def test_returned_files_only_when_listed_and_plain(course, tmp_path, capsys):
+    """With --return '*.png': is a plain plot.png returned, a linked one refused, and a .txt still kept back?"""
+    folder = graded_notebook(course).parent
+    (folder / "plot.png").write_bytes(b"\x89PNG plot")
+    (folder / "notes.txt").write_text("not listed")
+    (tmp_path / "secret.png").write_bytes(b"\x89PNG " + TA_SECRET.encode())
+    (folder / "stolen.png").symlink_to(tmp_path / "secret.png")
+    assert make_feedback(course, "--return", "*.png") == 1, "expected the linked file to fail the run"
+    assert "stolen.png is a symbolic link" in capsys.readouterr().err
+    held = sorted(os.listdir(course / "feedback" / "attacker" / ASSIGNMENT))
+    assert held == ["plot.png", "ps0.html"], f"expected the page and plot.png only, got {held}"
+    assert feedback.find_leaks(course, ASSIGNMENT, returned=["*.png"]) == []
 
 
 @pytest.mark.slow
