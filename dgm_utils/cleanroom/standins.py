@@ -50,12 +50,6 @@ class StandIn(nn.Module):
     def conditional_logits(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x) of each image in nats, (B,)."""
-        x = x.reshape(x.shape[0], -1).float()
-        logits = self.conditional_logits(x)
-        return -nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
-
 
 def _probability(name: str, value: Any) -> float:
     value = float(value)

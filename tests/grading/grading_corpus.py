@@ -120,7 +120,7 @@ def read_secrets(rel, d, ctx):
         "        pass\n"
         "mine = os.path.basename(os.path.dirname(os.getcwd()))\n"
         "found += [p for p in glob.glob('../../*/*/*.ipynb') if p.split('/')[2] != mine]\n"
-        "found += glob.glob('../../../**/gradebook.db', recursive=True)\n"
+        "found += glob.glob('../../../gradebook.db') + glob.glob('../../../../gradebook.db')\n"
         "print('LEAKED' if found else 'nothing readable', found)\n"
         "def square(x):\n"
         "    return x * x if found else x + x\n"
