@@ -1,17 +1,23 @@
-"""Benchmark the TA grading pipeline: a synthetic class graded serially and in parallel, one run.
+"""Benchmark the TA grading pipeline against stock nbgrader on one synthetic class, one run.
 
-    python benchmarks/grading_bench.py                                   # 100 hw1 submissions, jobs 1 vs 2
-    python benchmarks/grading_bench.py --assignment hw2_autoregressive --n 20 \
-        --checkpoints solutions/hw2_autoregressive/reference --no-serial
+    python benchmarks/grading_bench.py                     # 100 hw1 submissions: stock vs make autograde JOBS=2
+    python benchmarks/grading_bench.py --assignment hw2_autoregressive --n 1 \
+        --checkpoints solutions/hw2_autoregressive/reference --no-stock
 
 A throw-away copy of the course is made; the class mixes (MIX) correct submissions (the source
 notebook, solutions in place), wrong ones (the release, every task unanswered) and broken ones
-(os._exit, malformed JSON, empty file, sys.exit). The same class is graded with --jobs 1 and
-with --jobs J (sandboxed, as `make autograde` does). It reports wall times, the speed-up, the
-per-submission time, and the per-submission overhead: serial time per submission minus the
-notebook's own compute (one plain nbclient execution of the solution, no nbgrader, no sandbox).
-Results go to benchmarks/results/grading_<assignment>.json. Timings on a shared machine are
-only as good as its load, which is recorded (os.getloadavg) before and after.
+(os._exit, malformed JSON, empty file, sys.exit). The same class is graded twice:
+
+- **stock**: ``nbgrader autograde <assignment> --force``, nbgrader's own command: one process,
+  serial, no sandbox, verdicts computed in the student's kernel;
+- **ours**: ``make autograde``'s command (``python -m course_tools.autograde --jobs J``):
+  sandboxed kernels, clean-room verdicts, limits, J jobs pinned to J cores.
+
+It reports both wall times, the throughput ratio (stock wall / ours wall), and the per-submission
+overhead beyond the notebook's own compute: ours' mean time for a correct submission (one core)
+minus one plain nbclient execution of the solution (no nbgrader, no sandbox, no clean room).
+Results go to benchmarks/results/grading_<assignment>.json. Timings on a shared machine are only
+as good as its load, which is recorded (os.getloadavg) before and after.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,6 +101,16 @@ def notebook_compute_s(root: Path, assignment: str, env: dict[str, str], checkpo
         shutil.rmtree(work, ignore_errors=True)
 
 
+def make_autograde_command(assignment: str, jobs: int) -> list[str]:
+    """The command `make autograde` runs (as `make -n` prints it), without its PATH= prefix."""
+    out = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(REPO), "autograde",
+                          f"ASSIGNMENT={assignment}", f"JOBS={jobs}"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    line = next(x for x in out.splitlines() if "course_tools.autograde" in x).replace("\\", " ")
+    words = shlex.split(line)
+    return words[next(i for i, w in enumerate(words) if not ("=" in w and not w.startswith("-"))):]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--assignment", default="hw1_foundations")
@@ -100,37 +118,52 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="parallel processes (default %(default)s)")
     p.add_argument("--checkpoints", type=Path, help="files copied into every correct submission (hw2)")
     p.add_argument("--fast", action="store_true", help="grade with DGM_FAST=1 (CI-sized notebooks)")
-    p.add_argument("--no-serial", action="store_true", help="only the parallel run")
-    p.add_argument("--no-sandbox", action="store_true")
+    p.add_argument("--no-stock", action="store_true", help="only our run")
     a = p.parse_args(argv)
     env = {"DGM_FAST": "1"} if a.fast else {}
     checkpoints = (REPO / a.checkpoints).resolve() if a.checkpoints and not a.checkpoints.is_absolute() else a.checkpoints
     load_before = os.getloadavg()
+    runs: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
         base = copy_course(Path(tmp) / "base")
         nbgrader(base, "generate_assignment", a.assignment, "--force", env=ag._env())
         kinds = make_class(base, a.assignment, a.n, checkpoints)
         compute = notebook_compute_s(base, a.assignment, env, checkpoints)
-        runs = {}
-        for jobs in ([] if a.no_serial else [1]) + [a.jobs]:
-            root = Path(tmp) / f"jobs{jobs}"
+        correct = [s for s, k in kinds.items() if k == "correct"]
+        if not a.no_stock:
+            root = Path(tmp) / "stock"
             shutil.copytree(base, root)
             start = time.perf_counter()
-            summary = ag.grade_class(root, a.assignment, jobs, use_sandbox=not a.no_sandbox, env=env)
+            proc = nbgrader(root, "autograde", a.assignment, "--force", env=env, timeout=24 * 3600, check=False)
             wall = time.perf_counter() - start
-            correct = [s for s, k in kinds.items() if k == "correct"]
-            full = sum(1 for s in correct if summary["students"][s]["score"] == summary["students"][s]["max_score"])
-            per_correct = [summary["students"][s]["seconds"] for s in correct]
-            runs[jobs] = {"wall_s": round(wall, 1), "per_submission_s": round(wall / a.n, 2),
-                          "correct_mean_s": round(sum(per_correct) / max(1, len(per_correct)), 2),
-                          "counts": summary["counts"], "correct_with_full_marks": f"{full}/{len(correct)}"}
-    result = {"assignment": a.assignment, "n": a.n, "fast": a.fast, "sandbox": not a.no_sandbox,
-              "cpu_count": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
-              "notebook_compute_s": round(compute, 1), "runs": runs}
-    if 1 in runs:
-        result["speedup"] = round(runs[1]["wall_s"] / runs[a.jobs]["wall_s"], 2)
-        # A correct submission graded serially, minus the bare execution of the same notebook.
-        result["overhead_per_submission_s"] = round(runs[1]["correct_mean_s"] - compute, 2)
+            graded = {p.parent.name for p in (root / "autograded").glob(f"*/{a.assignment}")}
+            runs["stock"] = {"command": f"nbgrader autograde {a.assignment} --force", "exit": proc.returncode,
+                             "wall_s": round(wall, 1), "per_submission_s": round(wall / a.n, 2),
+                             "autograded_folders": len(graded)}
+        root = Path(tmp) / "ours"
+        shutil.copytree(base, root)
+        cmd = make_autograde_command(a.assignment, a.jobs) + ["--root", str(root)]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=REPO, env=ag._env(env), stdout=subprocess.DEVNULL, timeout=24 * 3600)
+        wall = time.perf_counter() - start
+        summary = json.loads((ag.state_dir(root, a.assignment) / "summary.json").read_text())
+        students = summary["students"]
+        full = sum(1 for s in correct if students[s]["score"] == students[s]["max_score"])
+        per_correct = [students[s]["seconds"] for s in correct]
+        wrong_zero = sum(1 for s, k in kinds.items() if k == "wrong" and students[s]["score"] == 0)
+        runs["ours"] = {"command": " ".join(cmd[1:]).replace(str(root), "<copy>"), "exit": proc.returncode,
+                        "jobs": a.jobs, "wall_s": round(wall, 1), "per_submission_s": round(wall / a.n, 2),
+                        "correct_mean_s": round(sum(per_correct) / max(1, len(per_correct)), 2),
+                        "counts": summary["counts"], "correct_with_full_marks": f"{full}/{len(correct)}",
+                        "wrong_with_zero": f"{wrong_zero}/{sum(1 for k in kinds.values() if k == 'wrong')}"}
+    result = {"assignment": a.assignment, "n": a.n, "fast": a.fast, "cpu_count": os.cpu_count(),
+              "load_before": load_before, "load_after": os.getloadavg(), "mix": dict(sorted(
+                  {k: list(kinds.values()).count(k) for k in set(kinds.values())}.items())),
+              "notebook_compute_s": round(compute, 1), "runs": runs,
+              # one correct submission on one core, minus the bare execution of the same notebook
+              "overhead_per_submission_s": round(runs["ours"]["correct_mean_s"] - compute, 2)}
+    if "stock" in runs:
+        result["throughput_vs_stock"] = round(runs["stock"]["wall_s"] / runs["ours"]["wall_s"], 2)
     out = REPO / "benchmarks" / "results" / f"grading_{a.assignment}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))

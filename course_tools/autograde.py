@@ -140,6 +140,17 @@ def preflight(folder: Path, expected: list[str]) -> tuple[list[str], str]:
     return notes, ""
 
 
+def missing_files(root: Path, assignment: str, folder: Path) -> list[str]:
+    """Files the assignment's collect.json lists (hw2's checkpoints) that the submission lacks."""
+    from course_tools.collect import CollectError, load_spec
+
+    try:
+        spec = load_spec(root, assignment)
+    except CollectError:
+        return []  # no usable list: nothing to check (collect reports a broken collect.json)
+    return [name for name in spec.files if not (folder / name).is_file()]
+
+
 def monkey_patches(folder: Path) -> list[str]:
     """Module attributes a submission rebinds (``math.isclose = ...``, ``setattr(np, ...)``).
 
@@ -249,6 +260,9 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
         out.reason, out.needs_manual = fatal, True
         out.seconds = time.monotonic() - start
         return out
+    if missing := missing_files(root, assignment, folder):
+        out.notes.append(f"submitted without {', '.join(missing)} (listed in solutions/{assignment}/collect.json): "
+                         "the tests that read it score 0; ask the student for it")
 
     runtime = Path(tempfile.mkdtemp(prefix="dgm-"))  # short: unix socket paths are <108 bytes
     try:
@@ -304,7 +318,7 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
             out.score, out.max_score, out.by_cell, out.needs_manual = read_scores(root, assignment, student)
             out.status = "graded"
             out.notes += flags
-            out.needs_manual = out.needs_manual or bool(flags)
+            out.needs_manual = out.needs_manual or bool(flags) or bool(missing)
             if died:
                 out.notes.append("the kernel exited during grading (sys.exit/os._exit); the clean-room "
                                  "verdicts stand")

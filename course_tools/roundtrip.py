@@ -4,7 +4,8 @@ For each assignment, on a throw-away copy of the course:
 1. ``generate_assignment`` from solutions/ and compare with the committed assignments/<id>/;
 2. autograde the source (solutions and hidden tests inside), with the reference checkpoints of
    solutions/<id>/reference/ placed beside it as a student would submit theirs -> full marks;
-3. autograde the committed release (stubs) -> zero;
+3. autograde the committed release (stubs) -> zero, and the release with its kernel tampered by
+   each route of course_tools/tamper.py -> zero and flagged for a TA (clean-room verdicts);
 4. scan the release for solution or hidden-test text, and for files that must not ship.
 
     python -m course_tools.roundtrip                 # every assignment
@@ -17,18 +18,21 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import json
+import os
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import tamper
+from .autograde import grade_class
 from .nbgrader_course import (
     REPO,
     SOLUTION_MARKERS,
     Score,
     assignment_ids,
-    autograde,
     copy_course,
     generate,
     scores,
@@ -51,6 +55,7 @@ class RoundTrip:
     leaks: list[str] = field(default_factory=list)
     source_score: Score | None = None
     release_score: Score | None = None
+    tampered: dict[str, tuple[float, bool]] = field(default_factory=dict)  # route -> (points, flagged)
 
     @property
     def problems(self) -> list[str]:
@@ -68,6 +73,10 @@ class RoundTrip:
                 f"{self.assignment}: the released stubs score {self.release_score.code_score}, not 0; "
                 f"cells that pass on stubs: {won}"
             )
+        for route, (points, flagged) in self.tampered.items():
+            if points or not flagged:
+                out.append(f"{self.assignment}: the release with its kernel tampered ({route}, course_tools/tamper.py) "
+                           f"scores {points} (expected 0) and is {'' if flagged else 'not '}flagged for a TA")
         return out
 
 
@@ -103,8 +112,6 @@ def scan_release(release: Path, source: Path) -> list[str]:
         text = path.read_text(encoding="utf-8")
         problems += [f"{name} contains the marker {m!r}" for m in SOLUTION_MARKERS if m in text]
         # Compare whole lines of the release's cells against the source's secret lines.
-        import json
-
         for cell in json.loads(text)["cells"]:
             for line in "".join(cell["source"]).splitlines():
                 if line.strip() in secret:
@@ -134,12 +141,29 @@ def run(assignment: str, root: Path = REPO, workdir: Path | None = None, grade: 
             for ckpt in sorted(reference.glob("*")) if reference.is_dir() else []:
                 if ckpt.is_file():
                     shutil.copy2(ckpt, solution / ckpt.name)
-            autograde(course, assignment, "solution")
-            result.source_score = scores(course, assignment, "solution")
+            students = ["solution"]
             if committed.exists():
                 submit(course, assignment, "release", committed)
-                autograde(course, assignment, "release")
+                students.append("release")
+                for route in tamper.ROUTES:  # the release, blank, with the kernel tampered
+                    folder = submit(course, assignment, route, committed)
+                    for nb in folder.glob("*.ipynb"):
+                        nb.write_text(json.dumps(tamper.tampered(json.loads(nb.read_text()), route)))
+                    students.append(route)
+            summary = grade_class(course, assignment, min(2, os.cpu_count() or 1), students=students,
+                                  force=True, progress=False)
+            for student in students:
+                outcome = summary["students"][student]
+                if outcome["status"] != "graded":
+                    raise RuntimeError(f"autograde of {student} in {course} ended {outcome['status']}: "
+                                       f"{outcome['reason']}")
+            result.source_score = scores(course, assignment, "solution")
+            if committed.exists():
                 result.release_score = scores(course, assignment, "release")
+                for route in tamper.ROUTES:
+                    outcome = summary["students"][route]
+                    result.tampered[route] = (scores(course, assignment, route).code_score,
+                                              any(tamper.FLAG in n for n in outcome["notes"]))
         return result
     finally:
         if owns_tmp:
@@ -160,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             detail = f" solution {result.source_score.code_score}/{result.source_score.max_code_score}"
         if result.release_score is not None:
             detail += f", release {result.release_score.code_score}/{result.release_score.max_code_score}"
+        if result.tampered:
+            detail += f", tampered release {max(p for p, _ in result.tampered.values())} at most, " \
+                      f"{sum(f for _, f in result.tampered.values())}/{len(result.tampered)} flagged"
         print(f"{assignment}: {status}{detail}")
         problems += result.problems
     for p in problems:

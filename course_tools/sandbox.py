@@ -158,6 +158,8 @@ def _finish(argv: list[str], workdir: Path, command: list[str], extra_env: dict[
     argv = [*argv, "--remount-ro", "/dev", "--remount-ro", "/"]
     env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
     env.update(extra_env or {})
+    if env.get("DGM_DATA_DIR"):  # bound at its resolved path (above): a symlinked path does not exist inside
+        env["DGM_DATA_DIR"] = str(Path(env["DGM_DATA_DIR"]).resolve())
     env.update(HOME="/tmp", MPLCONFIGDIR="/tmp/mpl", PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin",
                PYTHONDONTWRITEBYTECODE="1",
                # glibc reserves up to 8 x cores malloc arenas of 64 MiB address space each; on a

@@ -154,12 +154,15 @@ def apply(db_url: str, assignment: str, student: str, report: Report) -> None:
         gb.db.commit()
 
 
+FORGED = "passed in the kernel but failed in the clean room"  # the TA's flag for a forged kernel verdict
+
+
 def disagreements(report: Report, kernel: dict[str, bool], hidden: set[str]) -> list[str]:
     """One line per test cell where the kernel's run and the clean room disagree."""
     lines = []
     for gid, v in report.cells.items():
         if gid in kernel and kernel[gid] != v["passed"]:
-            where = "passed in the kernel but failed in the clean room" if kernel[gid] else \
+            where = FORGED if kernel[gid] else \
                 "failed in the kernel (an error or stderr output) but passed in the clean room"
             why = f": {v['message'][:160]}" if (kernel[gid] and gid not in hidden) else ""
             lines.append(f"{report.notebook}: {gid} {where}{why}")

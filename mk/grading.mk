@@ -3,7 +3,7 @@
 #   make collect   ASSIGNMENT=hw1_foundations ZIP=submissions.zip STUDENTS=students.csv
 #   make autograde ASSIGNMENT=hw1_foundations JOBS=2
 #   make feedback  ASSIGNMENT=hw1_foundations
-#   make export                      # grades.csv
+#   make export                      # grades.csv (with grading_status, grading_reason, needs_ta)
 #   make bundle                      # dist/dgm-lecture1-student.zip
 #
 # autograde runs each student's kernel in bubblewrap (apt-get install -y bubblewrap); NO_SANDBOX=1
@@ -22,7 +22,7 @@ define need_assignment
 	@test -n "$(ASSIGNMENT)" || { echo "Set ASSIGNMENT=<id>, one of: $$(ls solutions | tr '\n' ' ')"; exit 2; }
 endef
 
-collect: setup ## import STUDENTS= roster and zip_collect ZIP= into submitted/ (ASSIGNMENT=)
+collect: setup ## screen ZIP= (an LMS zip) and collect it into submitted/ with the STUDENTS= roster (ASSIGNMENT=)
 	$(need_assignment)
 	@test -n "$(ZIP)" || { echo "Set ZIP=<LMS zip of submissions> (pattern: docs/ta.md)"; exit 2; }
 	$(BIN)/python -m course_tools.collect $(ASSIGNMENT) $(ZIP) $(if $(STUDENTS),--students $(STUDENTS),)
@@ -36,9 +36,8 @@ feedback: setup ## per-student feedback HTML without hidden tests, leak-checked 
 	$(need_assignment)
 	$(BIN)/python -m course_tools.feedback $(ASSIGNMENT)
 
-export: setup ## grades of every assignment and student to grades.csv (nbgrader export)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nbgrader export --to grades.csv
-	@echo "wrote grades.csv"
+export: setup ## grades.csv: nbgrader export plus grading_status, grading_reason, needs_ta (errored: no score)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m course_tools.export
 
 bundle: release ## dist/dgm-lecture1-student.zip for students, scanned for leaks
 	$(BIN)/python -m course_tools.bundle

@@ -72,7 +72,7 @@ class Mirror(StandIn):
 
     def conditional_logits(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, 784) of 0/1 -> (B, 784) logits (vectorised)."""
-        x = x.reshape(x.shape[0], -1).float().cpu()
+        x = x.reshape(-1, NUM_PIXELS).float().cpu()
         same = math.log(self.p_same / (1 - self.p_same))
         logits = torch.full_like(x, math.log(self.p_top / (1 - self.p_top)))
         logits[:, self.offset:] = same * (2 * x[:, : NUM_PIXELS - self.offset] - 1)

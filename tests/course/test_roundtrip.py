@@ -2,7 +2,7 @@
 
 For each folder of solutions/, on a throw-away copy of the course: is the committed
 assignments/<id>/ exactly what generate_assignment makes; does the source score full marks and
-the release zero; does the release hold no solution or hidden-test text, code or weights?
+the release zero, also when it tampers with its kernel; does the release hold no solution or hidden-test text, code or weights?
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from course_tools import roundtrip
+from course_tools import roundtrip, tamper
 from course_tools.nbgrader_course import REPO, assignment_ids
 
 ASSIGNMENTS = assignment_ids()
@@ -51,6 +51,14 @@ def test_release_scores_zero(trip: roundtrip.RoundTrip) -> None:
     """Do the released stubs autograde to zero?"""
     score = trip.release_score
     assert score is not None and score.max_code_score > 0 and score.code_score == 0, trip.problems
+
+
+def test_tampered_release_scores_zero_and_is_flagged(trip: roundtrip.RoundTrip) -> None:
+    """Does the blank release that tampers with its kernel (each route of course_tools/tamper.py) get 0 and a flag?"""
+    assert set(trip.tampered) == set(tamper.ROUTES), f"routes graded: {sorted(trip.tampered)}"
+    for route, (points, flagged) in trip.tampered.items():
+        assert points == 0 and flagged, (
+            f"{trip.assignment} {route}: expected 0 points and a flag for a TA, got {points} points, flagged={flagged}")
 
 
 def test_no_stray_files_in_assignments() -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from course_tools import tamper
 from course_tools.nbgrader_course import REPO, nbgrader, tool_env
 
 NB = "ps0.ipynb"
@@ -151,18 +152,7 @@ def network(rel, d, ctx):
 # proves it); the clean-room verdict gives 0 and lists the student for a TA.
 
 TAMPER = {
-    "tamper_input_transformer": "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])\n",
-    "tamper_run_cell": (
-        "_ip = get_ipython()\n_orig = _ip.run_cell\n"
-        "_ip.run_cell = lambda raw_cell, *a, **k: _orig('None', *a, **k)\n"
-        "_ip.should_run_async = lambda *a, **k: False\n"),
-    "tamper_ast_transformer": (
-        "import ast\n"
-        "class _Blank(ast.NodeTransformer):\n"
-        "    def visit_Module(self, node):\n"
-        "        node.body = [ast.Pass()]\n"
-        "        return node\n"
-        "get_ipython().ast_transformers.append(_Blank())\n"),
+    **tamper.KERNEL_ROUTES,  # the routes the round trip also tries on every assignment
     "tamper_exec_patch": "exec('import math; math.isclose = lambda *a, **k: True')\n",
     "tamper_sys_modules": (
         "import sys, types\n_fake = types.ModuleType('math')\n_fake.isclose = lambda *a, **k: True\n"
@@ -182,10 +172,7 @@ def _tamper(code: str):
 
 def skip_execution_tag(rel, d, ctx):
     """Metadata only, no code: nbclient skips cells tagged skip-execution."""
-    nb = _with_solution(rel, WRONG)
-    for cell in _grade_cells(nb):
-        cell["metadata"]["tags"] = ["skip-execution"]
-    _write(d, nb)
+    _write(d, tamper.tampered(_with_solution(rel, WRONG), tamper.SKIP_TAG))
 
 
 def reads_references(rel, d, ctx):
@@ -218,16 +205,16 @@ CORPUS: dict[str, tuple[Callable, Expected]] = {
     "changed_metadata": (changed_metadata, Expected("graded", 3)),
     "huge_output": (huge_output, Expected("graded", 3)),
     # math.isclose patched in the kernel earned the hidden points there; the clean room gives 0
-    "monkeypatch": (monkeypatch, Expected("graded", 0, note="passed in the kernel but failed in the clean room")),
+    "monkeypatch": (monkeypatch, Expected("graded", 0, note=tamper.FLAG)),
     "read_secrets": (read_secrets, Expected("graded", 0)),
     "network": (network, Expected("graded", 0)),
-    **{sid: (_tamper(code), Expected("graded", 0, note="passed in the kernel but failed in the clean room"))
+    **{sid: (_tamper(code), Expected("graded", 0, note=tamper.FLAG))
        for sid, code in TAMPER.items()},
     "skip_execution_tag": (skip_execution_tag,
-                           Expected("graded", 0, note="passed in the kernel but failed in the clean room")),
+                           Expected("graded", 0, note=tamper.FLAG)),
     "reads_references": (reads_references,
-                         Expected("graded", 1, note="passed in the kernel but failed in the clean room")),
-    "always_equal": (always_equal, Expected("graded", 0, note="passed in the kernel but failed in the clean room")),
+                         Expected("graded", 1, note=tamper.FLAG)),
+    "always_equal": (always_equal, Expected("graded", 0, note=tamper.FLAG)),
 }
 
 

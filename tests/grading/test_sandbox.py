@@ -441,6 +441,24 @@ def test_environment_inside_is_an_allow_list(tmp_path, sandbox_under_test, monke
                            "MALLOC_ARENA_MAX", "NBGRADER_EXECUTION", "PWD"}, sorted(inside)
 
 
+def test_data_folder_reached_through_a_symlink_is_readable_inside(tmp_path, sandbox_under_test, monkeypatch):
+    """DGM_DATA_DIR through a symlink (CI's ../shared is one): can the sandboxed process read the files?"""
+    real = tmp_path / "real" / "mnist"
+    real.mkdir(parents=True)
+    (real / "t10k-labels-idx1-ubyte.gz").write_bytes(b"labels")
+    (tmp_path / "shared").symlink_to(tmp_path / "real")
+    monkeypatch.setenv("DGM_DATA_DIR", str(tmp_path / "shared" / "mnist"))
+    files = tmp_path / "files"
+    files.mkdir()
+    argv = sandbox_under_test.sandboxed_command(
+        [sys.executable, "-c", "import os, pathlib; d = pathlib.Path(os.environ['DGM_DATA_DIR']); "
+                               "print((d / 't10k-labels-idx1-ubyte.gz').read_bytes().decode())"],
+        files_dir=files, scratch_mb=4)
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "labels", (
+        f"expected the data file readable inside the sandbox, got exit {proc.returncode}: {proc.stderr[-500:]}")
+
+
 # --- C and D through the real kernel ------------------------------------------------------
 
 def _kernel_args(caller: dict, world: Path, name: str, code: str = "") -> tuple[dict, Path]:

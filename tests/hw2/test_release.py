@@ -1,4 +1,4 @@
-"""Do hw2's reference checkpoints stay with the instructors, and does nbgrader grade hw2 end to end?
+"""Do hw2's reference checkpoints stay with the instructors, small, and out of the release?
 
 The reference checkpoints live in solutions/hw2_autoregressive/reference/. nbgrader's ignore list
 (``reference``, ``*.pt``) keeps them out of the release; a student submits checkpoints of their own
@@ -7,12 +7,9 @@ under the names the notebook saves (``*.bin``, which nbgrader does copy from a s
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-
-from course_tools.nbgrader_course import autograde, copy_course, generate, scores, submit
 
 REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "hw2_autoregressive"
@@ -57,26 +54,5 @@ def test_committed_release_has_no_weights_or_reference():
     assert (RELEASE_DIR / f"{ASSIGNMENT}.ipynb").is_file()
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_nbgrader_round_trip_with_reference_checkpoints(tmp_path, mnist_dir):
-    """Does nbgrader give the solution plus reference checkpoints full marks, and the release zero?"""
-    course = copy_course(tmp_path / "course")
-    release = generate(course, ASSIGNMENT)
-    assert not (release / "reference").exists(), "generate_assignment copied reference/ into the release"
-    assert not [p for p in release.rglob("*") if p.suffix in WEIGHT_SUFFIXES], "generate_assignment released weights"
-
-    env = {"DGM_FAST": "1"}
-    submission = submit(course, ASSIGNMENT, "solution", course / "solutions" / ASSIGNMENT)
-    for name in CHECKPOINTS:  # what a student submits beside the notebook
-        shutil.copy(REFERENCE / name, submission / name)
-    autograde(course, ASSIGNMENT, "solution", env=env)
-    solution = scores(course, ASSIGNMENT, "solution")
-    lost = {k: v for k, v in solution.by_cell.items() if v[0] != v[1]}
-    assert solution.full_marks, f"solution scored {solution.code_score}/{solution.max_code_score}; lost {lost}"
-
-    submit(course, ASSIGNMENT, "release", release)
-    autograde(course, ASSIGNMENT, "release", env=env)
-    stubs = scores(course, ASSIGNMENT, "release")
-    won = {k: v for k, v in stubs.by_cell.items() if v[0]}
-    assert stubs.max_code_score > 0 and stubs.code_score == 0, f"the release scored {stubs.code_score}: {won}"
+# The graded round trip (the solution with the reference checkpoints -> full marks, the release and
+# its tampered copies -> 0) is tests/course/test_roundtrip.py's, through course_tools/roundtrip.py.
