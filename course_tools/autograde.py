@@ -2,10 +2,12 @@
 
     python -m course_tools.autograde hw1_foundations --jobs 2       # or: make autograde ASSIGNMENT=...
 
-For each student in submitted/<student>/<assignment> it runs ``nbgrader autograde --student``
-in a process of its own (its own session, RLIMIT_AS memory cap, a wall-clock limit for the whole
-notebook), whose kernel runs in the bubblewrap sandbox of course_tools/sandbox.py. nbgrader does
-the grading; this module schedules, limits, classifies and summarises.
+For each student in submitted/<student>/<assignment> it runs one grading job
+(course_tools/gradejob.py: a process of its own, forked from a warm server, with its own session,
+RLIMIT_AS memory cap and a wall-clock limit for the whole notebook): ``nbgrader autograde
+--student`` in-process, whose kernel runs in the bubblewrap sandbox of course_tools/sandbox.py,
+then the clean-room verdicts (course_tools/verdicts.py), which this module writes into the
+gradebook. nbgrader does the grading; this module schedules, limits, classifies and summarises.
 
 State, one JSON file per student, is written atomically under exports/grading/<assignment>/state/
 once that student is finished. A re-run skips students whose record matches their current
@@ -23,7 +25,6 @@ import os
 import queue
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from course_tools import limits, sandbox
+from course_tools import gradejob, sandbox
 from course_tools.nbgrader_course import REPO, tool_env
 
 DEFAULT_WALL_S = 600  # per submission (all notebooks): a cell may take 120 s (nbgrader_config.py)
@@ -266,39 +267,40 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
 
     runtime = Path(tempfile.mkdtemp(prefix="dgm-"))  # short: unix socket paths are <108 bytes
     try:
-        cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student,
-               "--force", "--create"]
+        args = ["autograde", assignment, "--student", student, "--force", "--create"]
         extra = {"DGM_GRADE_MEM_MB": str(mem_mb), "JUPYTER_RUNTIME_DIR": str(runtime)}
         # Unix sockets in a private folder, sandbox or not: the sandboxed kernel has no shared
         # network, and N kernels starting at once cannot race for the same TCP port.
-        cmd += ["--KernelManager.transport=ipc", f"--KernelManager.ip={runtime}/k"]
+        args += ["--KernelManager.transport=ipc", f"--KernelManager.ip={runtime}/k"]
         if use_sandbox:
             sandbox.kernel_spec_dir(runtime / "share")
-            cmd += [f"--Execute.kernel_name={sandbox.KERNEL_NAME}"]
+            args += [f"--Execute.kernel_name={sandbox.KERNEL_NAME}"]
             extra["JUPYTER_PATH"] = str(runtime / "share")
         # PYTHONPATH: a course copy's nbgrader_config.py imports course_tools.execute_limits
         full_env = _env({**(env or {}), **extra, "PYTHONPATH": str(REPO)})
-        # Limits by an exec wrapper (no preexec_fn in this threaded parent); nbgrader's output goes
-        # to a file, read back bounded and decoded leniently, so no byte it prints can crash us.
-        limited = limits.limited(cmd, mem_mb=mem_mb, cpu=cpu, fsize_mb=LOG_FSIZE_MB, ppid=os.getpid())
+        source = root / "solutions" / assignment
+        verdict_files = [(str(source / f"{n}.ipynb"), str(folder / f"{n}.ipynb"), str(folder),
+                          str(runtime / f"verdicts-{n}.json")) for n in expected]
+        # nbgrader's output goes to a file, read back bounded and decoded leniently, so no byte it
+        # prints can crash us.
         log_path = runtime / "nbgrader.log"
+        job = gradejob.Job(root=str(root), nbgrader_args=args, env=full_env, log=str(log_path),
+                           verdicts=verdict_files, use_sandbox=use_sandbox,
+                           mem_mb=mem_mb, cpu=cpu, fsize_mb=LOG_FSIZE_MB)
         for attempt in range(DB_RETRIES):
-            with open(log_path, "wb") as log_file:
-                proc = subprocess.Popen(limited, cwd=root, env=full_env, stdin=subprocess.DEVNULL,
-                                        stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                proc.wait(timeout=max(1.0, wall_s - (time.monotonic() - start)))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)  # nbgrader and its kernel: one session
-                proc.wait()
+            proc = gradejob.start(job)
+            proc.join(timeout=max(1.0, wall_s - (time.monotonic() - start)))
+            if proc.exitcode is None:
+                _kill_session(proc)  # the job, its kernel and its worker: one session
                 out.status, out.needs_manual = "timed-out", True
                 out.reason = f"over the per-submission wall limit of {wall_s:.0f} s; not graded"
                 out.seconds = time.monotonic() - start
                 return out
-            log = _tail(log_path)
-            if proc.returncode == 0 or "database is locked" not in log:
+            log = _tail(log_path) if log_path.exists() else ""
+            if proc.exitcode == 0 or "database is locked" not in log:
                 break
             time.sleep(1 + attempt)
+        returncode = proc.exitcode
         (state_dir(root, assignment) / "logs").mkdir(parents=True, exist_ok=True)
         (state_dir(root, assignment) / "logs" / f"{student}.log").write_text(log[-200_000:])
         graded_dir = root / "autograded" / student / assignment
@@ -307,14 +309,13 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
         if patched := monkey_patches(folder):
             out.notes.append("monkey-patches " + ", ".join(patched) + " (in its own process only: the "
                              "clean-room verdicts are not affected)")
-        if proc.returncode != 0:
-            out.reason = _classify_log(log)
+        if returncode != 0:
+            out.reason = _classify_log(log) if returncode > 0 else \
+                f"the grading job was killed by signal {-returncode} (the memory cap?); see the log"
             out.needs_manual = True
         else:
             # The scores that count: computed where no student code ran (course_tools/verdicts.py).
-            flags = clean_room(root, assignment, student, expected, runtime, use_sandbox=use_sandbox,
-                               wall_s=max(30.0, wall_s - (time.monotonic() - start)), env=full_env,
-                               mem_mb=mem_mb, cpu=cpu)
+            flags = clean_room(root, assignment, student, expected, runtime)
             out.score, out.max_score, out.by_cell, out.needs_manual = read_scores(root, assignment, student)
             out.status = "graded"
             out.notes += flags
@@ -328,34 +329,30 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
     return out
 
 
-def clean_room(root: Path, assignment: str, student: str, expected: list[str], runtime: Path, *,
-               use_sandbox: bool, wall_s: float, env: dict[str, str], mem_mb: int,
-               cpu: int | None = None) -> list[str]:
-    """Grade every notebook of the submission in the clean room and write those verdicts into
+def _kill_session(proc) -> None:
+    """SIGKILL the job's session (it calls setsid first thing; before that, the job alone)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.kill()
+    proc.join()
+
+
+def clean_room(root: Path, assignment: str, student: str, expected: list[str], runtime: Path) -> list[str]:
+    """Write the clean-room verdicts the job computed for every notebook of the submission into
     the gradebook and the autograded notebooks. Returns the lines a TA must look at."""
     from course_tools import verdicts as vd
 
     flags: list[str] = []
-    folder = root / "submitted" / student / assignment
     db_url = f"sqlite:///{root / 'gradebook.db'}"
     for name in expected:
         source = root / "solutions" / assignment / f"{name}.ipynb"
-        out_json = runtime / f"verdicts-{name}.json"
-        cmd = [sys.executable, "-m", "course_tools.verdicts", str(source), str(folder / f"{name}.ipynb"),
-               "--files-dir", str(folder), "--out", str(out_json)] + ([] if use_sandbox else ["--no-sandbox"])
-        cmd = limits.limited(cmd, mem_mb=mem_mb, cpu=cpu, fsize_mb=LOG_FSIZE_MB, ppid=os.getpid())
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            proc.wait(timeout=wall_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        try:
-            report = vd.Report(**json.loads(out_json.read_text()))
+            report = vd.Report(**json.loads((runtime / f"verdicts-{name}.json").read_text()))
         except (OSError, ValueError, TypeError):
-            report = vd.Report(f"{name}.ipynb", error=f"the clean-room grader did not finish within "
-                                                      f"{wall_s:.0f} s (or crashed, exit {proc.returncode})")
+            report = vd.Report(f"{name}.ipynb", error="the clean-room grader did not finish (it crashed or "
+                                                      "hit the memory cap; see the log)")
         if report.error or not report.cells:  # nothing trustworthy: every autograded cell scores 0
             from nbgrader.api import Gradebook
 

@@ -25,9 +25,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dgm_utils.cleanroom import notebook
-from dgm_utils.cleanroom.session import Session, run_tests
+from dgm_utils.cleanroom.session import CALL_TIMEOUT_S, Session, run_tests
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+
+
+def cell_timeout_s() -> float:
+    """Seconds per test call: DGM_CELL_TIMEOUT, the per-cell limit nbgrader's kernel run has too."""
+    return float(os.environ.get("DGM_CELL_TIMEOUT", CALL_TIMEOUT_S))
 
 
 @dataclass
@@ -58,7 +63,7 @@ def worker_command(files_dir: Path, *, use_sandbox: bool) -> tuple[list[str], st
 
 
 def grade_notebook(source: Path, submitted: Path, files_dir: Path, *, use_sandbox: bool = True,
-                   cell_timeout_s: float = 120.0, env: dict[str, str] | None = None) -> Report:
+                   cell_timeout_s: float = CALL_TIMEOUT_S, env: dict[str, str] | None = None) -> Report:
     """Clean-room verdicts for ``submitted`` against ``source``'s tests; never raises for a bad
     submission (an unreadable notebook gives a Report whose ``error`` says why)."""
     start = time.monotonic()
@@ -182,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--files-dir", type=Path, required=True, help="the submission's folder (checkpoints)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--no-sandbox", action="store_true")
-    p.add_argument("--cell-timeout", type=float, default=float(os.environ.get("DGM_CELL_TIMEOUT", 120)))
+    p.add_argument("--cell-timeout", type=float, default=cell_timeout_s())
     a = p.parse_args(argv)
     report = grade_notebook(a.source, a.submitted, a.files_dir, use_sandbox=not a.no_sandbox,
                             cell_timeout_s=a.cell_timeout)

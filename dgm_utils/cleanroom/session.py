@@ -31,6 +31,7 @@ from . import library, wire
 
 CALL_TIMEOUT_S = 120.0  # one call of a student function (nbgrader's cell limit)
 LOAD_TIMEOUT_S = 300.0  # running every solution cell once
+CLOSE_GRACE_S = 0.5  # an honest worker exits at once when its stdin closes (worker.main)
 MAX_RESTARTS = 3  # fresh workers after a test crashed or hung one
 
 
@@ -87,11 +88,13 @@ class Session:
         self.generation += 1
 
     def close(self) -> None:
+        """End the worker: every answer is in, so nothing it still does can matter. Closing its
+        stdin lets an honest worker exit at once; one that does not within a moment is killed."""
         if self.proc is not None:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
             try:
-                self.proc.wait(timeout=2)
+                self.proc.wait(timeout=CLOSE_GRACE_S)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

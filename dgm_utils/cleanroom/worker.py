@@ -138,8 +138,9 @@ def main() -> int:
     while True:
         try:
             request = wire.recv(chan_in)
-        except EOFError:
-            return 0
+        except EOFError:  # the grader is done: leave without the interpreter's slow teardown
+            chan_out.flush()
+            os._exit(0)
         try:
             reply = {"ok": worker.handle(request)}
         except BaseException as err:  # noqa: BLE001
