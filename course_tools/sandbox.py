@@ -158,6 +158,10 @@ def _finish(argv: list[str], workdir: Path, command: list[str], extra_env: dict[
     argv = [*argv, "--remount-ro", "/dev", "--remount-ro", "/"]
     env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
     env.update(extra_env or {})
+    if (pkg := _dgm_utils_dir()) is not None:
+        # The dgm_utils bound inside (above) is the one this grader imports; the venv's own entry
+        # (an editable install of another checkout) may point at a folder that is not bound.
+        env["PYTHONPATH"] = str(pkg.parent)
     if env.get("DGM_DATA_DIR"):  # bound at its resolved path (above): a symlinked path does not exist inside
         env["DGM_DATA_DIR"] = str(Path(env["DGM_DATA_DIR"]).resolve())
     env.update(HOME="/tmp", MPLCONFIGDIR="/tmp/mpl", PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin",

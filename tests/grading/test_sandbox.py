@@ -438,7 +438,7 @@ def test_environment_inside_is_an_allow_list(tmp_path, sandbox_under_test, monke
     assert "DGM_TEST_TOKEN" not in inside and inside["NBGRADER_EXECUTION"] == "autograde"
     assert inside["OMP_NUM_THREADS"] == "1" and inside["HOME"] == "/tmp"
     assert set(inside) <= {*sandbox_under_test.PASS_ENV, "HOME", "MPLCONFIGDIR", "PATH", "PYTHONDONTWRITEBYTECODE",
-                           "MALLOC_ARENA_MAX", "NBGRADER_EXECUTION", "PWD"}, sorted(inside)
+                           "MALLOC_ARENA_MAX", "NBGRADER_EXECUTION", "PWD", "PYTHONPATH"}, sorted(inside)
 
 
 def test_data_folder_reached_through_a_symlink_is_readable_inside(tmp_path, sandbox_under_test, monkeypatch):
