@@ -38,7 +38,8 @@ def _edit_source(course: Path, old: str, new: str) -> None:
 
 def test_fixture_passes_the_round_trip(tmp_path: Path) -> None:
     """Does a correct, freshly released assignment pass: in sync, full marks, zero for stubs, no leak?"""
-    result = roundtrip.run("tiny", root=_fixture_course(tmp_path), workdir=tmp_path / "work")
+    # Tampering is tried on the real assignments (test_roundtrip.py); here it would only add time.
+    result = roundtrip.run("tiny", root=_fixture_course(tmp_path), workdir=tmp_path / "work", routes=())
     assert result.problems == [], result.problems
     assert result.source_score is not None and result.source_score.code_score == 2
     assert result.release_score is not None and result.release_score.code_score == 0
@@ -52,7 +53,7 @@ def test_broken_solution_is_caught(tmp_path: Path) -> None:
                  "return math.log(2) if p == 0.5 else 0.0")
     generate(course, "tiny")  # keep the release in sync so that only the grading can fail
     (course / "gradebook.db").unlink()
-    result = roundtrip.run("tiny", root=course, workdir=tmp_path / "work")
+    result = roundtrip.run("tiny", root=course, workdir=tmp_path / "work", routes=())
     assert result.stale == []
     assert result.source_score is not None and result.source_score.code_score == 0
     assert any("not full marks" in p for p in result.problems), result.problems
