@@ -11,10 +11,11 @@ notebook, solutions in place), wrong ones (the release, every task unanswered) a
 - **stock**: ``nbgrader autograde <assignment> --force``, nbgrader's own command: one process,
   serial, no sandbox, verdicts computed in the student's kernel;
 - **ours**: ``make autograde``'s command (``python -m course_tools.autograde --jobs J``):
-  sandboxed kernels, clean-room verdicts, limits, J jobs pinned to J cores.
+  sandboxed kernels, clean-room verdicts, limits, J jobs each pinned to its share of the cores
+  (one core each when J >= the cores; a job's kernel and clean room run side by side).
 
 It reports both wall times, the throughput ratio (stock wall / ours wall), and the per-submission
-overhead beyond the notebook's own compute: ours' mean time for a correct submission (one core)
+overhead beyond the notebook's own compute: ours' mean time for a correct submission (its slot)
 minus one plain nbclient execution of the solution (no nbgrader, no sandbox, no clean room).
 Results go to benchmarks/results/grading_<assignment>.json. Timings on a shared machine are only
 as good as its load, which is recorded (os.getloadavg) before and after.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -101,6 +103,19 @@ def notebook_compute_s(root: Path, assignment: str, env: dict[str, str], checkpo
         shutil.rmtree(work, ignore_errors=True)
 
 
+def phase_seconds(root: Path, assignment: str, students: list[str]) -> dict[str, float]:
+    """Mean seconds of the two phases of a grading job (nbgrader with its kernel; the clean room),
+    read from the lines course_tools.gradejob writes to each student's log."""
+    kernel, clean = [], []
+    for s in students:
+        log = ag.state_dir(root, assignment) / "logs" / f"{s}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        kernel += [float(m) for m in re.findall(r"gradejob: nbgrader autograde exit 0 in ([0-9.]+) s", text)]
+        clean += [float(m) for m in re.findall(r"gradejob: clean room .*? in ([0-9.]+) s", text)]
+    mean = lambda xs: round(sum(xs) / len(xs), 2) if xs else None  # noqa: E731
+    return {"nbgrader_and_kernel_s": mean(kernel), "clean_room_s": mean(clean)}
+
+
 def make_autograde_command(assignment: str, jobs: int) -> list[str]:
     """The command `make autograde` runs (as `make -n` prints it), without its PATH= prefix."""
     out = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(REPO), "autograde",
@@ -154,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         runs["ours"] = {"command": " ".join(cmd[1:]).replace(str(root), "<copy>"), "exit": proc.returncode,
                         "jobs": a.jobs, "wall_s": round(wall, 1), "per_submission_s": round(wall / a.n, 2),
                         "correct_mean_s": round(sum(per_correct) / max(1, len(per_correct)), 2),
+                        # the two run side by side in a job (course_tools/gradejob.py)
+                        "correct_phases": phase_seconds(root, a.assignment, correct),
                         "counts": summary["counts"], "correct_with_full_marks": f"{full}/{len(correct)}",
                         "wrong_with_zero": f"{wrong_zero}/{sum(1 for k in kinds.values() if k == 'wrong')}"}
     result = {"assignment": a.assignment, "n": a.n, "fast": a.fast, "cpu_count": os.cpu_count(),

@@ -245,11 +245,12 @@ def read_scores(root: Path, assignment: str, student: str) -> tuple[float, float
 def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
               use_sandbox: bool = True, wall_s: float = DEFAULT_WALL_S,
               mem_mb: int = sandbox.DEFAULT_MEM_MB, env: dict[str, str] | None = None,
-              cpu: int | None = None) -> Outcome:
+              cpu: int | None = None, slots: int | None = None) -> Outcome:
     """Autograde one student in a process of its own; never raises for a bad submission.
 
-    ``cpu``: the job slot's core (every process of this student is pinned to it, so a
-    neighbour's busy threads cannot slow it down).
+    ``cpu``: the job slot, of ``slots`` (every process of this student is pinned to the slot's
+    share of the cores, course_tools.limits.pick_cpus, so a neighbour's busy threads cannot slow
+    it down; a slot with two cores runs the kernel and the clean room side by side).
     """
     start = time.monotonic()
     folder = root / "submitted" / student / assignment
@@ -286,7 +287,7 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
         log_path = runtime / "nbgrader.log"
         job = gradejob.Job(root=str(root), nbgrader_args=args, env=full_env, log=str(log_path),
                            verdicts=verdict_files, use_sandbox=use_sandbox,
-                           mem_mb=mem_mb, cpu=cpu, fsize_mb=LOG_FSIZE_MB)
+                           mem_mb=mem_mb, cpu=cpu, slots=slots, fsize_mb=LOG_FSIZE_MB)
         for attempt in range(DB_RETRIES):
             proc = gradejob.start(job)
             proc.join(timeout=max(1.0, wall_s - (time.monotonic() - start)))
@@ -426,10 +427,10 @@ def grade_class(root: Path, assignment: str, jobs: int | None = None, *, student
         slots.put(slot)
 
     def run(student: str) -> Outcome:
-        slot = slots.get()  # job slot k runs on core k (modulo the cores), see grade_one
+        slot = slots.get()  # job slot k runs on its share of the cores, see grade_one
         try:
             return grade_one(root, assignment, student, expected, use_sandbox=use_sandbox, wall_s=wall_s,
-                             mem_mb=mem_mb, env=env, cpu=slot)
+                             mem_mb=mem_mb, env=env, cpu=slot, slots=jobs)
         except Exception as err:  # noqa: BLE001 (one student's failure never stops the batch)
             return Outcome(student, "errored", reason=f"grading crashed: {type(err).__name__}: {err}"[:300],
                            needs_manual=True)

@@ -1,15 +1,15 @@
-"""One student's grading job: ``nbgrader autograde``, then the clean-room verdicts, in one process.
+"""One student's grading job: ``nbgrader autograde`` and the clean-room verdicts, side by side.
 
 course_tools.autograde runs one job per student. A job is a process of its own (own session,
-memory and file-size caps, pinned to its slot's core, killed with the whole session at the wall
-limit, exactly as before), but it is *forked* from a warm server instead of started as two fresh
-interpreters:
+memory and file-size caps, pinned to its slot's share of the cores, killed with the whole session
+at the wall limit), *forked* from a warm server instead of started as two fresh interpreters:
 
     autograde (threads) --start--> job server (single-threaded; nbgrader, torch and the clean
                                    room imported once)
                                      \\--fork--> job: limits, setsid, chdir; nbgrader autograde
-                                                 in-process (its kernel: the bubblewrap sandbox);
-                                                 then course_tools.verdicts.grade_notebook per
+                                                 in-process (its kernel: the bubblewrap sandbox)
+                                         \\--fork--> its clean room, at the same time:
+                                                 course_tools.verdicts.grade_notebook per
                                                  notebook (its worker: the sandbox) -> JSON
 
 Why: started fresh, every student cost two interpreters that import nbgrader (3.4 s of CPU on
@@ -39,7 +39,9 @@ from course_tools import limits
 
 # What the server imports once; each job finds them in memory.
 PRELOAD = ["nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbclient", "torch",
-           "course_tools.verdicts", "course_tools.execute_limits", "course_tools.sandbox"]
+           "course_tools.verdicts", "course_tools.execute_limits", "course_tools.sandbox",
+           # what the source notebooks' harness cells import in the clean room's grader
+           "dgm_utils", "dgm_utils.plotting", "dgm_utils.scoring", "dgm_utils.cleanroom.standins"]
 
 _lock = threading.Lock()
 
@@ -55,7 +57,8 @@ class Job:
     verdicts: list[tuple[str, str, str, str]]  # (source, submitted notebook, files dir, out JSON)
     use_sandbox: bool
     mem_mb: int
-    cpu: int | None
+    cpu: int | None  # the job slot (limits.pick_cpus) ...
+    slots: int | None  # ... of this many
     fsize_mb: int
 
 
@@ -122,12 +125,53 @@ def _autograde(args: list[str]) -> int:
     return 0
 
 
+def _clean_room(job: Job) -> None:
+    """The clean-room verdicts of every notebook, one JSON file each (in the job's forked child)."""
+    from course_tools import verdicts as vd
+
+    for source, submitted, files_dir, out in job.verdicts:
+        report = vd.grade_notebook(Path(source), Path(submitted), Path(files_dir),
+                                   use_sandbox=job.use_sandbox, cell_timeout_s=vd.cell_timeout_s())
+        tmp = Path(out).with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(report), indent=1))
+        os.replace(tmp, out)  # a verdict file is whole or absent (absent: 0 points and a flag)
+        print(f"course_tools.gradejob: clean room {Path(submitted).name}: {report.points:g} points "
+              f"in {report.seconds:.1f} s")
+
+
+def _fork_clean_room(job: Job) -> int:
+    """Start the clean room beside nbgrader: a child forked now, while the job has one thread.
+
+    The clean room reads only the submitted folder and the source (never nbgrader's output), so
+    it need not wait: on a slot with two cores the kernel's run and the clean room's run side by
+    side, on one core they share it. The child is in the job's session (killed with it at the
+    wall limit) and dies with the job."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        limits.die_with_parent()
+        if os.getppid() != parent:
+            os._exit(1)  # the job died before the prctl
+        _clean_room(job)
+        code = 0
+    except BaseException as err:  # noqa: BLE001 (no verdict file: autograde scores 0 and flags it)
+        print(f"course_tools.gradejob: the clean room raised {type(err).__name__}: {err}", file=sys.stderr)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def run(spec: dict) -> None:
-    """The job (in the forked process): limits, nbgrader autograde, clean-room verdicts; exits
-    with nbgrader's status (the verdicts are skipped when it failed)."""
+    """The job (in the forked process): limits, then nbgrader autograde and the clean-room verdicts
+    side by side; exits with nbgrader's status once both are done (autograde ignores the verdicts
+    when nbgrader failed)."""
     job = Job(**spec)
     os.setsid()  # autograde kills the job, its kernel and its worker as one session
-    limits.apply(mem_mb=job.mem_mb, cpu=job.cpu, fsize_mb=job.fsize_mb, threads=1)
+    limits.apply(mem_mb=job.mem_mb, cpu=job.cpu, slots=job.slots, fsize_mb=job.fsize_mb, threads=1)
     os.environ.clear()
     os.environ.update(job.env)
     os.environ.update({k: "1" for k in limits.THREAD_ENV})
@@ -138,23 +182,13 @@ def run(spec: dict) -> None:
         import torch
 
         torch.set_num_threads(1)
+        clean_room = _fork_clean_room(job)
         began = time.monotonic()
         code = _autograde(job.nbgrader_args)
         print(f"course_tools.gradejob: nbgrader autograde exit {code} in {time.monotonic() - began:.1f} s")
+        os.waitpid(clean_room, 0)
     except BaseException as err:  # noqa: BLE001 (the log says why; autograde classifies it)
         print(f"course_tools.gradejob: nbgrader autograde raised {type(err).__name__}: {err}", file=sys.stderr)
-    try:
-        if code == 0:  # a verdict file that is not written scores 0 and is flagged (autograde.clean_room)
-            from course_tools import verdicts as vd
-
-            for source, submitted, files_dir, out in job.verdicts:
-                report = vd.grade_notebook(Path(source), Path(submitted), Path(files_dir),
-                                           use_sandbox=job.use_sandbox, cell_timeout_s=vd.cell_timeout_s())
-                Path(out).write_text(json.dumps(asdict(report), indent=1))
-                print(f"course_tools.gradejob: clean room {Path(submitted).name}: {report.points:g} points "
-                      f"in {report.seconds:.1f} s")
-    except BaseException as err:  # noqa: BLE001
-        print(f"course_tools.gradejob: the clean room raised {type(err).__name__}: {err}", file=sys.stderr)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

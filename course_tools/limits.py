@@ -1,7 +1,7 @@
 """Process limits set by a single-threaded exec wrapper (TA side, not student-facing).
 
-    python -m course_tools.limits --mem-mb 4096 [--cpu K] [--fsize-mb N] [--threads 1] [--nice N] \\
-        [--ppid PID] -- cmd args...
+    python -m course_tools.limits --mem-mb 4096 [--cpu K [--slots N]] [--fsize-mb N] [--threads 1] \\
+        [--nice N] [--ppid PID] -- cmd args...
 
 sets, in this order, then ``os.execvp(cmd)``:
 
@@ -10,9 +10,11 @@ sets, in this order, then ``os.execvp(cmd)``:
   child (a ThreadPoolExecutor worker does). With ``--ppid`` the wrapper exits at once when its
   parent is already not that pid (the parent died before the prctl).
 - RLIMIT_AS (``--mem-mb``), RLIMIT_FSIZE (``--fsize-mb``), RLIMIT_CORE = 0 (no core files).
-- ``--cpu K``: sched_setaffinity to one CPU, the K-th (modulo their number) of the CPUs this
-  process may use now, so job slot K of N gets a core of its own and a neighbour's busy threads
-  cannot slow it down. ``--cpu 0`` on a machine that allows {0, 1} pins to {0}.
+- ``--cpu K``: sched_setaffinity to slot K's share of the CPUs this process may use now, so a
+  neighbour's busy threads cannot slow it down: with ``--slots N`` (default: one per CPU) and C
+  CPUs, slot K gets the CPUs whose index is K modulo N when N < C (``--cpu 0 --slots 1`` on
+  {0, 1} keeps {0, 1}: one grading job's kernel and clean room run side by side), else the one
+  CPU K modulo C (``--cpu 1`` on {0, 1} pins to {1}).
 - the thread-count variables of OpenMP, MKL, OpenBLAS, BLIS, numexpr, Accelerate and torch
   (``THREAD_ENV``) to ``--threads`` (default 1), so numpy and torch do not start one thread per
   core of the machine; course_tools/sandbox.py passes them on into the sandbox.
@@ -52,10 +54,14 @@ def die_with_parent() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
-def pick_cpu(k: int) -> int:
-    """The K-th CPU (modulo their number) of those this process may run on now."""
+def pick_cpus(k: int, slots: int | None = None) -> set[int]:
+    """Slot K's share of the CPUs this process may run on now, when ``slots`` slots share them:
+    every CPU whose index is K modulo ``slots`` if there are more CPUs than slots, else the one
+    CPU K modulo their number (``slots`` None: one slot per CPU)."""
     cpus = sorted(os.sched_getaffinity(0))
-    return cpus[k % len(cpus)]
+    if slots is not None and 0 < slots < len(cpus):
+        return {c for i, c in enumerate(cpus) if i % slots == k % slots}
+    return {cpus[k % len(cpus)]}
 
 
 def _set(limit: int, value: int) -> None:
@@ -65,9 +71,9 @@ def _set(limit: int, value: int) -> None:
     resource.setrlimit(limit, (value, value))
 
 
-def apply(*, mem_mb: int | None = None, cpu: int | None = None, fsize_mb: int | None = None,
-          threads: int | None = 1, nice: int | None = None, pdeathsig: bool = True,
-          ppid: int | None = None) -> None:
+def apply(*, mem_mb: int | None = None, cpu: int | None = None, slots: int | None = None,
+          fsize_mb: int | None = None, threads: int | None = 1, nice: int | None = None,
+          pdeathsig: bool = True, ppid: int | None = None) -> None:
     """Set the limits on this process (inherited by what it execs); see the module docstring."""
     if pdeathsig:
         die_with_parent()
@@ -79,7 +85,7 @@ def apply(*, mem_mb: int | None = None, cpu: int | None = None, fsize_mb: int | 
         _set(resource.RLIMIT_FSIZE, fsize_mb * MIB)
     _set(resource.RLIMIT_CORE, 0)
     if cpu is not None:
-        os.sched_setaffinity(0, {pick_cpu(cpu)})
+        os.sched_setaffinity(0, pick_cpus(cpu, slots))
     if threads is not None:
         for key in THREAD_ENV:
             os.environ[key] = str(threads)
@@ -110,7 +116,8 @@ def limited(cmd: list[str], *, mem_mb: int, cpu: int | None = None, fsize_mb: in
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m course_tools.limits", description=__doc__.split("\n")[0])
     p.add_argument("--mem-mb", type=int, required=True, help="RLIMIT_AS, MiB")
-    p.add_argument("--cpu", type=int, default=None, help="pin to the K-th allowed CPU")
+    p.add_argument("--cpu", type=int, default=None, help="pin to slot K's share of the allowed CPUs")
+    p.add_argument("--slots", type=int, default=None, help="slots sharing the CPUs (default: one per CPU)")
     p.add_argument("--fsize-mb", type=int, default=None, help="RLIMIT_FSIZE, MiB")
     p.add_argument("--threads", type=int, default=1, help="value of the thread-count variables")
     p.add_argument("--nice", type=int, default=None)
@@ -120,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
     if not cmd:
         p.error("no command after --")
-    apply(mem_mb=a.mem_mb, cpu=a.cpu, fsize_mb=a.fsize_mb, threads=a.threads, nice=a.nice, ppid=a.ppid)
+    apply(mem_mb=a.mem_mb, cpu=a.cpu, slots=a.slots, fsize_mb=a.fsize_mb, threads=a.threads, nice=a.nice, ppid=a.ppid)
     try:
         os.execvp(cmd[0], cmd)
     except OSError as err:

@@ -599,6 +599,22 @@ def test_limits_pins_to_one_cpu():
         assert r.stdout.strip() == "{0}"
 
 
+def test_limits_gives_a_slot_its_share_of_the_cpus(monkeypatch):
+    """Slot k of N < C CPUs gets every CPU whose index is k mod N; N >= C (or no N) gets one CPU."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {9, 4, 6, 2})
+    assert limits.pick_cpus(0, 1) == {2, 4, 6, 9}
+    assert limits.pick_cpus(1, 2) == {4, 9} and limits.pick_cpus(0, 2) == {2, 6}
+    assert limits.pick_cpus(2, 3) == {6}
+    assert limits.pick_cpus(1, 4) == {4} and limits.pick_cpus(5, 4) == {4} and limits.pick_cpus(3, None) == {9}
+
+
+def test_limits_one_slot_keeps_every_cpu():
+    r = _run([sys.executable, "-m", "course_tools.limits", "--mem-mb", "1024", "--cpu", "0", "--slots", "1", "--",
+              sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"], cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(sorted(os.sched_getaffinity(0))), r.stdout
+
+
 def test_limits_sets_rlimits_and_thread_variables():
     """RLIMIT_AS is applied (an allocation past it fails), RLIMIT_FSIZE and RLIMIT_CORE too,
     and every thread-count variable is set; limited() works from any cwd."""
