@@ -2,18 +2,22 @@
 
 Every function returns its ``matplotlib.figure.Figure`` (and draws on ``ax`` when given one),
 so notebooks can show it and tests can inspect it. ``use_lecture_style()`` sets large fonts for a
-projector; it changes nothing until called.
+projector; it changes nothing until called. matplotlib.pyplot is imported on the first plot, not
+with this module: a process that never plots (the clean-room grader's worker) never pays for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 from .training import bits_per_dim
 
@@ -33,12 +37,14 @@ LECTURE_RC = {
 
 def use_lecture_style() -> None:
     """Large, readable defaults for slides and projectors."""
-    plt.rcParams.update(LECTURE_RC)
+    matplotlib.rcParams.update(LECTURE_RC)
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax  # type: ignore[return-value]
+    import matplotlib.pyplot as plt
+
     fig, new_ax = plt.subplots(figsize=figsize)
     return fig, new_ax
 
