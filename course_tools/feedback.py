@@ -67,9 +67,9 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.notebooknode import NotebookNode
 from traitlets import Integer
 
+from course_tools import markers as nbmarkers
 from course_tools.nbgrader_course import REPO, assignment_ids, marked_lines, nbgrader
 
-BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 WITHHELD = "A hidden test failed here. Its code and traceback are not shown in feedback."
 
 # The list for nbgrader_config.py (c.GenerateFeedback.preprocessors) and for the CLI below.
@@ -96,16 +96,9 @@ STAGING = Path("exports") / "feedback-staging"
 # --- redaction ------------------------------------------------------------------------------
 
 def strip_hidden(source: str) -> str:
-    """``source`` without the lines between (and including) the hidden-test markers."""
-    kept, inside = [], False
-    for line in source.splitlines():
-        if BEGIN in line:
-            inside = True
-        elif END in line:
-            inside = False
-        elif not inside:
-            kept.append(line)
-    return "\n".join(kept)
+    """``source`` without the lines between (and including) the hidden-test markers (an unclosed
+    region runs to the end of the cell)."""
+    return "\n".join(nbmarkers.outside(source, nbmarkers.HIDDEN_TESTS))
 
 
 class RedactHiddenTests(Preprocessor):
@@ -114,7 +107,7 @@ class RedactHiddenTests(Preprocessor):
     enabled = True  # nbconvert preprocessors are off unless enabled
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
-        if cell.cell_type != "code" or BEGIN not in cell.source:
+        if cell.cell_type != "code" or not nbmarkers.has(cell.source, nbmarkers.HIDDEN_TESTS):
             return cell, resources
         cell.source = strip_hidden(cell.source).rstrip() + "\n# (hidden tests are not shown)"
         failed = any(o.output_type == "error" for o in cell.outputs)
@@ -893,7 +886,7 @@ def find_leaks(root: Path, assignment: str | None = None, returned: Sequence[str
                 if kind == "hidden-test" or re.sub(r"\s+", " ", line) not in own[key]}
 
     members = tree_members(top, root)
-    return scan_members(members, secret_for, reject, markers=(BEGIN, END), check_html=True)
+    return scan_members(members, secret_for, reject, markers=nbmarkers.MARKER_LINES[nbmarkers.HIDDEN_TESTS], check_html=True)
 
 
 # --- command line ---------------------------------------------------------------------------

@@ -13,12 +13,26 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_tools import markers
+
 REPO = Path(__file__).resolve().parent.parent
 
 # What a course copy needs: config, source, release, and the lectures the notebooks may cite.
 COURSE_ITEMS = ("nbgrader_config.py", "solutions", "assignments")
 
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+SOLUTION_MARKERS = markers.MARKERS  # the marker lines no release, feedback page or bundle may contain
+
+
+def course_config(root: Path = REPO):
+    """The course's nbgrader configuration (root/nbgrader_config.py), loaded as nbgrader loads it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+
+
+def course_id(root: Path = REPO) -> str:
+    """The course id, defined once: nbgrader_config.py's CourseDirectory.course_id."""
+    return str(course_config(root).CourseDirectory.course_id)
 
 
 def assignment_ids(root: Path = REPO) -> list[str]:
@@ -139,25 +153,16 @@ def marked_lines(source_dir: Path, regions: tuple[str, ...] = ("SOLUTION", "HIDD
     ``### BEGIN <region>`` and ``### END <region>``, and never appears outside those regions
     (so a line the release legitimately shares, such as a stub's signature, is not a secret).
     """
-    begin = {f"### BEGIN {r}" for r in regions}
-    end = {f"### END {r}" for r in regions}
     inside_lines: set[str] = set()
     outside_lines: set[str] = set()
     for nb_path in sorted(source_dir.glob("*.ipynb")):
         for cell in notebook_json(nb_path)["cells"]:
-            inside = False
-            for line in "".join(cell["source"]).splitlines():
-                stripped = line.strip()
-                if stripped in begin:
-                    inside = True
-                elif stripped in end:
-                    inside = False
-                elif inside:
-                    if len(stripped) >= 12 and not stripped.startswith("#"):
-                        inside_lines.add(stripped)
-                else:
-                    outside_lines.add(stripped)
-    return inside_lines - outside_lines
+            rest = "".join(cell["source"])
+            for region in regions:
+                inside_lines.update(line.strip() for line in markers.inside(rest, region))
+                rest = "\n".join(markers.outside(rest, region))
+            outside_lines.update(line.strip() for line in rest.splitlines())
+    return {line for line in inside_lines - outside_lines if len(line) >= 12 and not line.startswith("#")}
 
 
 def solution_lines(source_dir: Path) -> set[str]:

@@ -24,10 +24,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from course_tools import markers
 from dgm_utils.cleanroom import notebook
 from dgm_utils.cleanroom.session import CALL_TIMEOUT_S, Session, run_tests
 
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 
 
 def cell_timeout_s() -> float:
@@ -177,7 +177,7 @@ def disagreements(report: Report, kernel: dict[str, bool], hidden: set[str]) -> 
 def hidden_cells(source: Path) -> set[str]:
     nb = notebook.read(source)
     return {c["metadata"]["nbgrader"]["grade_id"] for c in nb.get("cells", [])
-            if c.get("cell_type") == "code" and notebook.is_test(c) and HIDDEN_BEGIN in notebook._source(c)}
+            if c.get("cell_type") == "code" and notebook.is_test(c) and markers.has(notebook._source(c), markers.HIDDEN_TESTS)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from course_tools import markers
 from course_tools.nbgrader_course import COURSE_ITEMS, copy_course, tool_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -359,17 +360,13 @@ def nbgrader_meta(cell) -> dict:
 
 def solution_bodies(source: str) -> dict[str, list[str]]:
     """Function name -> lines of the first solution block after its ``def`` in one cell's source."""
-    bodies, current, block = {}, None, None
-    for line in source.splitlines():
-        defined = re.match(r"^def (\w+)\(", line)
-        if defined:
-            current = defined.group(1)
-        elif line.strip() == "### BEGIN SOLUTION" and current and current not in bodies:
-            block = []
-        elif line.strip() == "### END SOLUTION" and block is not None:
-            bodies[current], block = block, None
-        elif block is not None:
-            block.append(line)
+    lines = source.splitlines()
+    bodies: dict[str, list[str]] = {}
+    for block in markers.blocks(source, markers.SOLUTION, strict=True):
+        defs = [re.match(r"^def (\w+)\(", line) for line in lines[:block.begin]]
+        names = [m.group(1) for m in defs if m]
+        if names and names[-1] not in bodies:
+            bodies[names[-1]] = list(block.lines)
     return bodies
 
 
