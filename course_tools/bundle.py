@@ -3,7 +3,8 @@
     python -m course_tools.bundle          # or: make bundle (which runs make release first)
 
 It holds lectures/, assignments/ (the nbgrader release), dgm_utils/, pyproject.toml,
-requirements.lock, environment.yml, the Makefile and a student README.md, all under one top
+requirements.lock, environment.yml, a Makefile (mk/student.mk: setup, lab, check) and a student
+README.md, all under one top
 folder. Only regular files go in: `build` refuses a symlink anywhere in those trees (zipping
 would follow it and ship its target).
 
@@ -27,11 +28,13 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from course_tools.feedback import MAX_SCAN_BYTES, Member, scan_members, secret_lines
-from course_tools.nbgrader_course import REPO, SOLUTION_MARKERS, assignment_ids
+from course_tools.nbgrader_course import REPO, SOLUTION_MARKERS, assignment_ids, course_id
 
-COURSE_ID = "dgm-lecture1"
 INCLUDE = ("lectures", "assignments", "dgm_utils", "pyproject.toml", "requirements.lock",
-           "environment.yml", "Makefile")
+           "environment.yml")
+# Shipped under another name: the student's part of the course's Makefile (setup, lab, check) is
+# the pack's whole Makefile; the course's own (test, release, lock, grading) cannot work there.
+RENAMED = {"mk/student.mk": "Makefile"}
 # Never shipped, wherever they are.
 FORBIDDEN = ("solutions/*", "*gradebook.db*", "*.db", "*.db-journal", "*.sqlite*", "*.pt", "*.pth", "*.ckpt",
              "*.bin", "*/reference/*", "submitted/*",
@@ -73,9 +76,9 @@ Notebooks pick the GPU when there is one and run on a CPU otherwise.
 
 ## Before you hand in
 1. Kernel > Restart Kernel and Run All Cells: it must run top to bottom without errors.
-2. Validate in JupyterLab (the nbgrader "Validate" button), or in a terminal:
-   `.venv/bin/nbgrader validate assignments/<id>/<id>.ipynb`
-   The visible tests must pass. Hidden tests, run at grading time, check more.
+2. Check it the way the grader runs the tests: `make check NB=assignments/<id>/<id>.ipynb`
+   (or the nbgrader "Validate" button in JupyterLab). The visible tests must pass; hidden tests,
+   run when you submit, check more.
 3. Do not rename the notebook, delete cells or change the test cells: test cells are restored
    from the original when grading, so edits to them are lost.
 4. Upload the notebook to the LMS as `<id>.ipynb` (the LMS puts it in a folder with your id).
@@ -87,6 +90,10 @@ Notebooks pick the GPU when there is one and run on a CPU otherwise.
 def _members(root: Path) -> list[tuple[Path, str]]:
     """(file, name in the zip) for every regular file of INCLUDE; SystemExit on a symlink."""
     out, links = [], []
+    for item, name in RENAMED.items():
+        if (root / item).is_symlink() or not (root / item).is_file():
+            raise SystemExit(f"{root / item} is missing or not a regular file: the student zip needs it.")
+        out.append((root / item, name))
     for item in INCLUDE:
         src = root / item
         if src.is_symlink():
@@ -128,12 +135,13 @@ def build(root: Path = REPO, dest: Path | None = None) -> Path:
     missing = sorted(set(assignment_ids(root)) - released) if (root / "solutions").exists() else []
     if missing:
         raise SystemExit(f"assignments/ lacks {', '.join(missing)}: run `make release` first.")
-    dest = dest or root / "dist" / f"{COURSE_ID}-student.zip"
+    members = _members(root)  # refuses a symlink before anything is written
+    top = f"{course_id(root)}-student"
+    dest = dest or root / "dist" / f"{top}.zip"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    top = f"{COURSE_ID}-student"
     tmp = dest.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for src, name in _members(root):
+        for src, name in members:
             if forbidden(name) is None:
                 zf.write(src, f"{top}/{name}")
         zf.writestr(f"{top}/README.md", STUDENT_README)

@@ -7,16 +7,17 @@
 #   make bundle                      # dist/dgm-lecture1-student.zip
 #
 # autograde runs each student's kernel in bubblewrap (apt-get install -y bubblewrap); NO_SANDBOX=1
-# grades without isolation (trusted code only). WALL= seconds per submission, MEM_MB= memory cap.
+# grades without isolation (trusted code only). WALL= seconds per submission, MEM_MB= memory cap:
+# unset, course_tools.autograde's defaults apply (DGM_GRADE_WALL_S, DGM_GRADE_MEM_MB, else its own).
 
 ASSIGNMENT ?=
 ZIP ?=
 STUDENTS ?=
-WALL ?= 600
-MEM_MB ?= 4096
+WALL ?=
+MEM_MB ?=
 NO_SANDBOX ?=
 
-.PHONY: collect autograde feedback export bundle sandbox-check check
+.PHONY: collect autograde feedback export bundle sandbox-check
 
 define need_assignment
 	@test -n "$(ASSIGNMENT)" || { echo "Set ASSIGNMENT=<id>, one of: $$(ls solutions | tr '\n' ' ')"; exit 2; }
@@ -29,23 +30,18 @@ collect: setup ## screen ZIP= (an LMS zip) and collect it into submitted/ with t
 
 autograde: setup ## autograde every submission, JOBS at a time, sandboxed (ASSIGNMENT=, JOBS=)
 	$(need_assignment)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m course_tools.autograde $(ASSIGNMENT) --jobs $(JOBS) \
-	  --wall $(WALL) --mem-mb $(MEM_MB) $(if $(NO_SANDBOX),--no-sandbox,)
+	$(BIN)/python -m course_tools.autograde $(ASSIGNMENT) --jobs $(JOBS) \
+	  $(if $(WALL),--wall $(WALL),) $(if $(MEM_MB),--mem-mb $(MEM_MB),) $(if $(NO_SANDBOX),--no-sandbox,)
 
 feedback: setup ## per-student feedback HTML without hidden tests, leak-checked (ASSIGNMENT=)
 	$(need_assignment)
 	$(BIN)/python -m course_tools.feedback $(ASSIGNMENT)
 
 export: setup ## grades.csv: nbgrader export plus grading_status, grading_reason, needs_ta (errored: no score)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m course_tools.export
+	$(BIN)/python -m course_tools.export
 
 bundle: release ## dist/dgm-lecture1-student.zip for students, scanned for leaks
 	$(BIN)/python -m course_tools.bundle
 
 sandbox-check: setup ## show what a sandboxed grading kernel can see and reach
 	$(BIN)/python course_tools/sandbox.py check
-
-NB ?=
-check: setup ## run a notebook's visible tests the way the grader runs them (NB=path/to/notebook.ipynb)
-	@test -n "$(NB)" || { echo "Set NB=<notebook>, e.g. NB=assignments/hw1_foundations/hw1_foundations.ipynb"; exit 2; }
-	$(BIN)/python -m dgm_utils.cleanroom "$(NB)"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -17,7 +19,8 @@ from course_tools.nbgrader_course import REPO, assignment_ids, copy_course, nbgr
 def course(tmp_path_factory):
     """A copy of the real course with every assignment generated, as `make release` leaves it."""
     root = copy_course(tmp_path_factory.mktemp("bundle") / "course")
-    for item in ("lectures", "dgm_utils", "pyproject.toml", "requirements.lock", "environment.yml", "Makefile"):
+    (root / "mk").mkdir()
+    for item in ("lectures", "dgm_utils", "pyproject.toml", "requirements.lock", "environment.yml", "mk/student.mk"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / item)
     for a in assignment_ids(root):
@@ -73,7 +76,8 @@ def _fixture_root(tmp_path: Path) -> Path:
     (root / "lectures" / "01.ipynb").write_text('{"cells": []}')
     (root / "dgm_utils").mkdir()
     (root / "dgm_utils" / "__init__.py").write_text("")
-    for name in ("pyproject.toml", "requirements.lock", "environment.yml", "Makefile"):
+    (root / "mk").mkdir()
+    for name in ("pyproject.toml", "requirements.lock", "environment.yml", "mk/student.mk"):
         (root / name).write_text("")
     return root
 
@@ -116,3 +120,27 @@ def test_bundle_and_feedback_share_one_scanner():
     from course_tools import feedback
 
     assert bundle.scan_members is feedback.scan_members
+
+
+@pytest.mark.slow
+def test_student_pack_makefile_works_there(course, tmp_path):
+    """Unpacked, is the pack's Makefile the student's one (help, setup, lab, check: no course target
+    that cannot work there), and does `make check` run the visible tests of the blank release?"""
+    path = bundle.build(course, tmp_path / "pack.zip")
+    with zipfile.ZipFile(path) as zf:
+        zf.extractall(tmp_path / "unpacked")
+    (top,) = (tmp_path / "unpacked").iterdir()
+    assert (top / "Makefile").read_bytes() == (REPO / "mk" / "student.mk").read_bytes()
+    env = {**_env(), "DGM_DATA_DIR": os.environ.get("DGM_DATA_DIR", "")}
+    helped = subprocess.run(["make", "--no-print-directory", "-C", str(top), "help"], capture_output=True, text=True, env=env, timeout=60)
+    targets = sorted(line.split()[0] for line in helped.stdout.splitlines() if line.strip())
+    assert helped.returncode == 0 and targets == ["check", "help", "lab", "setup"], (helped.returncode, helped.stdout,
+                                                                                   helped.stderr)
+    nb = "assignments/hw1_foundations/hw1_foundations.ipynb"
+    venv = REPO / ".venv"  # the course's, taken as set up (-o): never rebuilt from the pack's files
+    checked = subprocess.run(["make", "-C", str(top), "-o", f"{venv}/.installed", "check", f"NB={nb}", f"VENV={venv}"],
+                             capture_output=True, text=True, env=env, timeout=600)
+    out = checked.stdout + checked.stderr
+    assert checked.returncode != 0 and "FAIL" in out and "graded when you submit" in out, (
+        f"expected make check to fail the blank release's visible tests in the pack, got exit {checked.returncode}:\n"
+        f"{out[-3000:]}")
