@@ -155,10 +155,10 @@ def reference_nll() -> dict:
     ns = notebook_namespace(("setup", "t2_mlp_sol", "t3_rnn_sol", "mlp_config", "rnn_config", "t1_baseline_sol",
                              "t1_baseline_fit"), {"x_train": x_train})
     models = {"independent": ns["baseline"]}
-    for name, cls, config, file_name in [("Markov MLP", "MarkovMLP", "MLP_CONFIG", "markov_mlp_state.bin"),
-                                         ("LSTM", "PixelLSTM", "RNN_CONFIG", "rnn_state.bin")]:
+    for name, cls, config, file_name in [("Markov MLP", "MarkovMLP", "MLP_CONFIG", ns["MLP_FILE"]),
+                                         ("LSTM", "PixelLSTM", "RNN_CONFIG", ns["RNN_FILE"])]:
         if (REFERENCE / file_name).is_file():
-            models[name] = load_checkpoint(ns[cls](**ns[config]), REFERENCE / file_name, max_mb=2)
+            models[name] = load_checkpoint(ns[cls](**ns[config]), REFERENCE / file_name, max_mb=ns["CHECKPOINT_LIMIT_MB"])
         else:
             print(f"warning: {REFERENCE / file_name} is missing; {name} not scored", file=sys.stderr)
     return {name: score_nll(model) for name, model in models.items()}
@@ -169,12 +169,13 @@ def grading_time() -> dict:
 
     CPU seconds (user + system of the kernel) matter on a busy machine, where wall time is inflated.
     """
+    from course_tools.collect import load_spec
     from course_tools.variants import grade_variant
 
     work = Path(tempfile.mkdtemp(prefix="hw2_grade_")) / "hw2_autoregressive"
     work.mkdir()
     shutil.copy(NOTEBOOK, work)
-    for name in ("markov_mlp_state.bin", "rnn_state.bin"):
+    for name in load_spec(REPO, "hw2_autoregressive").files:
         shutil.copy(REFERENCE / name, work / name)
     import resource
 

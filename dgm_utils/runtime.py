@@ -60,6 +60,15 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def device_of(model: object) -> torch.device:
+    """Where ``model`` lives: the device of its first parameter or buffer; the CPU for a module
+    without any, or for anything that is not a torch module (e.g. the clean room's proxy of one)."""
+    if isinstance(model, torch.nn.Module):
+        for tensor in [*model.parameters(), *model.buffers()]:
+            return tensor.device
+    return torch.device("cpu")
+
+
 def is_fast_mode() -> bool:
     """True when ``DGM_FAST`` asks for the small CI-sized run."""
     return os.environ.get("DGM_FAST", "").strip().lower() in _TRUE

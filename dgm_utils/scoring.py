@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .runtime import device_of
+
 NUM_PIXELS = 784
 SIDE = 28
 # The fixed subset of score_nll's default: the first SCORE_NUM_IMAGES test images, binarised at 0.5
@@ -142,13 +144,6 @@ def _attribute(model: Any, name: str) -> Any:
         return None
 
 
-def _device_of(model: Any) -> torch.device:
-    if isinstance(model, nn.Module):
-        for tensor in [*model.parameters(), *model.buffers()]:
-            return tensor.device
-    return torch.device("cpu")  # a proxy takes and returns CPU tensors
-
-
 @contextlib.contextmanager
 def evaluating(model: Any) -> Iterator[None]:
     """Eval mode and no autograd where ``model`` runs, both put back afterwards.
@@ -185,7 +180,7 @@ def _logits(model: Any, x: torch.Tensor) -> torch.Tensor:
         raise ModelContractError(
             f"{name} has no method conditional_logits(x) -> (B, 784) logits; the grader scores models through it."
         )
-    logits = method(x.to(_device_of(model)))
+    logits = method(x.to(device_of(model)))  # a proxy takes and returns CPU tensors
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (x.shape[0], NUM_PIXELS):
         got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ModelContractError(

@@ -11,6 +11,7 @@ Units: "nats/dim" is the NLL of one example divided by its number of dimensions 
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from .data import make_loader
-from .runtime import get_device, is_fast_mode, seed_everything
+from .runtime import device_of, get_device, is_fast_mode, seed_everything
 
 LN2 = math.log(2.0)
 
@@ -70,13 +71,14 @@ def nll_nats_per_dim(model: nn.Module, x: torch.Tensor, *, prefer: str = "loss")
 
     ``prefer="log_prob"`` (evaluation) uses log_prob whenever the model has it.
     """
-    if hasattr(model, "loss") and not (prefer == "log_prob" and hasattr(model, "log_prob")):
+    has_loss, has_log_prob = hasattr(model, "loss"), hasattr(model, "log_prob")
+    if not (has_loss or has_log_prob):
+        raise TypeError(f"{type(model).__name__} has neither log_prob(x) nor loss(x)")
+    if has_loss and (prefer != "log_prob" or not has_log_prob):
         loss = model.loss(x)
         if loss.ndim != 0:
             raise ValueError(f"model.loss must return a scalar, got shape {tuple(loss.shape)}")
         return loss
-    if not hasattr(model, "log_prob"):
-        raise TypeError(f"{type(model).__name__} has neither log_prob(x) nor loss(x)")
     log_p = model.log_prob(x)
     if log_p.shape != (x.shape[0],):
         raise ValueError(
@@ -104,7 +106,7 @@ def evaluate_nll(
 
     Uses ``model.log_prob`` when present (exact per-example average), else ``model.loss``.
     """
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = torch.device(device) if device is not None else device_of(model)
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -118,13 +120,6 @@ def evaluate_nll(
     if count == 0:
         raise ValueError("evaluate_nll got no data")
     return total / count
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
 
 
 # ---------------------------------------------------------------------------- training
@@ -141,9 +136,14 @@ def _steps_per_epoch(data: torch.Tensor | Iterable, batch_size: int, max_steps: 
     return steps if max_steps is None else min(steps, max_steps)
 
 
+def _cosine_factor(step: int, total: int) -> float:
+    """The learning-rate factor of step ``step`` of ``total``: 1 at the start, 0 at the end, half a cosine between."""
+    progress = min(step, total) / total
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def _cosine_schedule(opt: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    total = max(total_steps, 1)
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)))
+    return torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(_cosine_factor, total=max(total_steps, 1)))
 
 
 def train(

@@ -9,7 +9,9 @@ hw2-reference: setup ## retrain hw2's reference checkpoints by running the solut
 	@tmp=$$(mktemp -d) && cp $(HW2)/hw2_autoregressive.ipynb $$tmp/ && \
 	env -u NBGRADER_EXECUTION -u DGM_FAST $(BIN)/jupyter nbconvert --to notebook --execute \
 	  --ExecutePreprocessor.timeout=-1 --output executed.ipynb $$tmp/hw2_autoregressive.ipynb && \
-	mkdir -p $(HW2)/reference && cp $$tmp/markov_mlp_state.bin $$tmp/rnn_state.bin $(HW2)/reference/ && \
+	mkdir -p $(HW2)/reference && \
+	for f in $$($(BIN)/python -c 'from course_tools.collect import load_spec; print(*load_spec(".", "hw2_autoregressive").files)'); do \
+	  cp $$tmp/$$f $(HW2)/reference/ || exit 1; done && \
 	rm -rf $$tmp && ls -l $(HW2)/reference/ && \
 	echo "Now run 'make hw2-benchmark' and check the pass marks in the notebook against the new NLLs."
 

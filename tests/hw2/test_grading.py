@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from course_tools.collect import load_spec
 from course_tools.variants import grade_variant
 from hw2_variants import (GREEDY_COMPLETION, MODEL_FREE_COMPLETION, PASTED_COMPLETION, edit, mlp_feeds_probabilities,
                           mlp_leaks_on_large_batches, mlp_pastes_prefix, mlp_window_off_by_one, rnn_drops_state,
@@ -26,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCE_DIR = REPO / "solutions" / "hw2_autoregressive"
 NOTEBOOK = SOURCE_DIR / "hw2_autoregressive.ipynb"
 REFERENCE = SOURCE_DIR / "reference"
-CHECKPOINTS = ("markov_mlp_state.bin", "rnn_state.bin")  # the names the notebook loads when graded
+CHECKPOINTS = load_spec(REPO, "hw2_autoregressive").files  # the names the notebook loads when graded
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

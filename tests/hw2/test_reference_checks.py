@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from course_tools.collect import load_spec
 from dgm_utils.data import load_mnist
 from dgm_utils.scoring import (CALIBRATION_Z_MAX, MEMORISATION_MARGIN, MEMORISATION_Z, MemorisationError,
                                SamplerError, graded_nll, load_checkpoint, sampler_calibration)
@@ -56,7 +57,7 @@ def _prefixes(seed: int, n: int = 64) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def solution(mnist_dir) -> dict:
-    for name in ("markov_mlp_state.bin", "rnn_state.bin"):
+    for name in load_spec(REPO, "hw2_autoregressive").files:
         assert (REFERENCE / name).is_file(), f"{REFERENCE / name} is missing (make hw2-reference)"
     return _namespace()
 

@@ -273,3 +273,17 @@ def test_runtime_module_has_no_cached_device():
     """Does runtime keep no module-level device (the choice lives only in get_device)?"""
     cached = {k: v for k, v in vars(runtime).items() if isinstance(v, torch.device)}
     assert cached == {}, f"expected no torch.device at module level, got {cached}"
+
+
+def test_device_of_reads_parameters_then_buffers_else_cpu():
+    """Where a model lives: its first parameter's device, a buffer's when it has no parameter, else the CPU."""
+    from torch import nn
+
+    from dgm_utils.runtime import device_of
+
+    assert device_of(nn.Linear(2, 1).to("meta")) == torch.device("meta")
+    only_buffer = nn.Module()
+    only_buffer.register_buffer("table", torch.zeros(3, device="meta"))
+    assert device_of(only_buffer) == torch.device("meta")
+    assert device_of(nn.Module()) == torch.device("cpu")
+    assert device_of(object()) == torch.device("cpu")  # e.g. the clean room's proxy of a model
