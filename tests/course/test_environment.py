@@ -78,8 +78,29 @@ def test_environment_yml_uses_the_lock_and_python() -> None:
     assert pip_section == ["-r requirements.lock", "-e ."], pip_section
 
 
-def test_makefile_installs_from_the_lock() -> None:
-    """Does `make setup` install the lock (not loose requirements) and then the package without deps?"""
-    makefile = (REPO / "Makefile").read_text()
-    assert "pip install -r requirements.lock" in makefile
-    assert "pip install --no-deps --no-build-isolation -e ." in makefile
+def test_makefile_installs_from_the_lock(tmp_path) -> None:
+    """Does `make setup` (as `make -n` prints it for a venv not built yet) install the lock, not loose
+    requirements, and then the package without deps?"""
+    import subprocess
+
+    recipe = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(REPO), "setup", f"VENV={tmp_path / 'venv'}"],
+                            capture_output=True, text=True, check=True, timeout=60).stdout
+    assert "pip install -r requirements.lock" in recipe, recipe
+    assert "pip install --no-deps --no-build-isolation -e ." in recipe, recipe
+
+
+def test_every_make_recipe_runs_with_the_venv_first_on_path(tmp_path) -> None:
+    """Do the course's recipes (make lab among them) find the venv's helpers by name (nbgrader runs
+    `alembic`, JupyterLab runs `jupyter-*`) even when the caller's PATH lacks the venv? A recipe added
+    with --eval prints the PATH every recipe gets (make lab once had the caller's, and the formgrader
+    failed on its first visit)."""
+    import os
+    import subprocess
+
+    bare = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if ".venv" not in p)
+    for venv in (REPO / ".venv", tmp_path / "elsewhere"):
+        out = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), f"VENV={venv}",
+                              "--eval", 'dgm-show-path: ; @echo "$$PATH"', "dgm-show-path"],
+                             capture_output=True, text=True, check=True, timeout=60, env={**os.environ, "PATH": bare},
+                             cwd=tmp_path).stdout.strip()
+        assert out.split(os.pathsep)[0] == str(venv / "bin"), f"expected {venv / 'bin'} first on PATH, got {out}"

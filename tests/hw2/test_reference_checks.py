@@ -18,7 +18,7 @@ from course_tools.collect import load_spec
 from dgm_utils.data import load_mnist
 from dgm_utils.scoring import (CALIBRATION_Z_MAX, MEMORISATION_MARGIN, MEMORISATION_Z, MemorisationError,
                                SamplerError, graded_nll, load_checkpoint, sampler_calibration)
-from hw2_variants import (NOTEBOOK, mlp_feeds_probabilities, mlp_pastes_prefix, mlp_window_off_by_one,
+from hw2_variants import (NOTEBOOK, REPO, mlp_feeds_probabilities, mlp_pastes_prefix, mlp_window_off_by_one,
                           rnn_drops_state, rnn_feeds_probabilities, rnn_pastes_prefix, solution_source)
 
 REFERENCE = NOTEBOOK.parent / "reference"
@@ -140,7 +140,7 @@ def test_lstm_fine_tuned_on_the_scored_images_is_flagged_for_a_ta(solution):
     """
     assert FINE_TUNED_RNN.is_file(), f"{FINE_TUNED_RNN} is missing (tests/hw2/fixtures/make_rnn_finetuned_on_test.py)"
     record = json.loads(FINE_TUNED_RNN.with_suffix(".json").read_text())
-    assert record["from"] == "reference/rnn_state.bin" and record["scored_seed"] == SCORED_SEED, record
+    assert record["from"] == f"reference/{load_spec(REPO, 'hw2_autoregressive').files[1]}" and record["scored_seed"] == SCORED_SEED, record
     assert FINE_TUNED_RNN.stat().st_size < 1e6
     model = load_checkpoint(solution["PixelLSTM"](**solution["RNN_CONFIG"]), FINE_TUNED_RNN, max_mb=1).eval()
     with pytest.raises(MemorisationError, match="TA"):
