@@ -27,8 +27,11 @@ lock: ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 # Each later feature adds its targets in a file of its own under mk/.
 -include $(filter-out mk/student.mk,$(wildcard mk/*.mk))
 
-release: setup ## generate every assignment from solutions/ into assignments/ (nbgrader)
+release: setup ## generate every assignment from solutions/ into assignments/, and release it to the course's exchange (nbgrader)
+	@mkdir -p .exchange
 	@for a in $$(ls -d solutions/*/ | xargs -n1 basename); do \
 	  echo "--- generate_assignment $$a"; \
 	  $(BIN)/nbgrader generate_assignment "$$a" --force || exit 1; \
+	  echo "--- release_assignment $$a (the Assignments tab of make lab lists it)"; \
+	  $(BIN)/nbgrader release_assignment "$$a" --force || exit 1; \
 	done

@@ -40,7 +40,7 @@ feedback: setup ## per-student feedback HTML without hidden tests, leak-checked 
 export: setup ## grades.csv: nbgrader export plus grading_status, grading_reason, needs_ta (errored: no score)
 	$(BIN)/python -m course_tools.export
 
-bundle: release ## dist/dgm-lecture1-student.zip for students, scanned for leaks
+bundle: release ## dist/<course id>-student.zip for students, scanned for leaks
 	$(BIN)/python -m course_tools.bundle
 
 sandbox-check: setup ## show what a sandboxed grading kernel can see and reach

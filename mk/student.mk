@@ -14,7 +14,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Every recipe runs with the venv's bin first on PATH: nbgrader, JupyterLab and the kernels run
 # helpers by name (alembic, jupyter), and must find this environment's.
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PATH := $(abspath $(BIN)):$(PATH)
 PORT ?= 8888
 ARGS ?=
 # Optional: a PyTorch wheel index for another torch build, e.g. the CPU-only or a CUDA 12.x one.

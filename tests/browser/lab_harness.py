@@ -136,15 +136,21 @@ class LabServer:
 
 
 def lab_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment of the server: the course's venv first, Jupyter state kept inside the copy."""
+    """Environment of ``make lab``: Jupyter state kept inside the copy, and a PATH *without* the
+    course's venv, so that the venv's bin comes first only because ``make lab`` puts it there (it
+    was missing once: the formgrader could not find alembic)."""
     state = root / ".jupyter-state"
     settings = state / "lab-settings"
     # Isolate from the user's ~/.jupyter, and keep JupyterLab from asking to fetch news online.
     news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True, exist_ok=True)
     news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and os.path.realpath(p) != os.path.realpath(venv_bin))
     env = {
-        **tool_env(),
+        **os.environ,
+        "PATH": path,
         "JUPYTER_CONFIG_DIR": str(state / "config"),
         "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(settings),
@@ -155,20 +161,37 @@ def lab_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def make_command(root: Path, target: str, *variables: str) -> list[str]:
+    """``make TARGET`` of the course, run in the course copy ``root`` (which has the course's Makefile
+    and mk/), with the course's venv taken as set up (``-o``: never rebuilt from the copy's files)."""
+    venv = Path(sys.executable).parent.parent
+    return ["make", "--no-print-directory", "-C", str(root), "-o", f"{venv}/.installed", target, f"VENV={venv}",
+            *variables]
+
+
+def make_in_copy(root: Path, target: str, *variables: str) -> str:
+    """Run ``make TARGET`` in the course copy (see make_command); its output, or an error with it."""
+    done = subprocess.run(make_command(root, target, *variables), env=tool_env(), capture_output=True, text=True,
+                          timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"make {target} in {root} exited {done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}")
+    return done.stdout
+
+
+def lab_command(root: Path, port: int, token: str) -> list[str]:
+    """``make lab`` itself in the copy; only the port and a token are added (PORT=, ARGS=, as a user would)."""
+    return make_command(root, "lab", f"PORT={port}", f"ARGS=--IdentityProvider.token={token} --ServerApp.port_retries=0")
+
+
 def start_lab(root: Path, env_extra: dict[str, str] | None = None) -> LabServer:
-    """Start JupyterLab on ``root`` as ``make lab`` does, on a free loopback port; wait until it answers.
+    """Start JupyterLab on ``root`` through ``make lab``, on a free loopback port; wait until it answers.
 
     The working directory is ``root``: nbgrader's server extensions read nbgrader_config.py from it.
     """
-    (root / ".exchange").mkdir(exist_ok=True)
     port, token = free_port(), secrets.token_hex(16)
     log = root / ".jupyter-state" / f"lab-{port}.log"
     env = lab_env(root, env_extra)
-    cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1",
-           f"--port={port}", f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
-           "--ServerApp.port_retries=0"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
+    cmd = lab_command(root, port, token)
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -188,24 +211,38 @@ def start_lab(root: Path, env_extra: dict[str, str] | None = None) -> LabServer:
                        f"{server.log_tail()}")
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop_lab(server: LabServer) -> None:
-    """Stop the server by its pid (SIGTERM, which also shuts its kernels down), then its group."""
+    """Stop the server: SIGTERM to the group of ``make lab`` (JupyterLab shuts its kernels down),
+    up to 15 s for every process of it to end, then SIGKILL to what is left of the group."""
     proc = server.proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    # Kernels are started in the server's session; end any that outlived it (our group only).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        proc.poll()  # reap make as soon as it exits, so the group can empty
+        if not _group_alive(proc.pid):
+            break
+        time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
 
 
 def make_course_copy(dest: Path) -> Path:
-    """Copy what JupyterLab shows (config, solutions/, assignments/, lectures/) into ``dest``."""
-    return copy_course(dest, items=(*COURSE_ITEMS, "lectures"))
+    """Copy what JupyterLab shows (config, solutions/, assignments/, lectures/) and what ``make lab``
+    reads (the Makefile, mk/, the files setup depends on) into ``dest``."""
+    return copy_course(dest, items=(*COURSE_ITEMS, "lectures", "Makefile", "mk", "requirements.lock", "pyproject.toml"))
 
 
 @contextlib.contextmanager

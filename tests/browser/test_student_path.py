@@ -9,9 +9,8 @@ import re
 
 import nbformat
 import pytest
-from lab_harness import REPO, Notebook, make_course_copy, nbgrader_meta, require, running_lab, stubs
+from lab_harness import REPO, Notebook, make_course_copy, make_in_copy, nbgrader_meta, require, running_lab, stubs
 
-from course_tools.nbgrader_course import nbgrader
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -27,7 +26,7 @@ def student_lab(chromium_executable, tmp_path_factory, mnist_dir):
     if not sorted(release.glob("*.ipynb")):
         pytest.skip(f"no notebook in {release.relative_to(REPO)} yet")
     root = make_course_copy(tmp_path_factory.mktemp("student"))
-    nbgrader(root, "release_assignment", ASSIGNMENT, "--force")  # what the assignment list lists
+    make_in_copy(root, "release")  # generates every assignment and releases it to the copy's exchange
     with running_lab(root, {"DGM_FAST": "1", "DGM_DATA_DIR": str(mnist_dir)}) as server:
         yield server
 
