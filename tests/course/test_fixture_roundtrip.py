@@ -32,7 +32,7 @@ def _fixture_course(tmp_path: Path) -> Path:
 def _edit_source(course: Path, old: str, new: str) -> None:
     path = course / "solutions" / "tiny" / "tiny.ipynb"
     text = path.read_text()
-    assert old in text, f"fixture no longer contains {old!r}"
+    assert text.count(old) == 1, f"expected {old!r} once in the fixture, found it {text.count(old)} times"
     path.write_text(text.replace(old, new))
 
 

@@ -32,7 +32,7 @@ def course(tmp_path_factory):
 @pytest.mark.slow
 def test_student_zip_is_complete_and_clean(course, tmp_path):
     """Does the zip have lectures, every assignment, dgm_utils, env files, README, and pass the leak scan?"""
-    path = bundle.build(course, tmp_path / "dgm-lecture1-student.zip")
+    path = bundle.build(course, tmp_path / "student.zip")
     with zipfile.ZipFile(path) as zf:
         names = {n.split("/", 1)[1] for n in zf.namelist()}
     for need in ("README.md", "pyproject.toml", "requirements.lock", "environment.yml", "Makefile",

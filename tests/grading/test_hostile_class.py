@@ -36,7 +36,7 @@ import pytest
 
 import grading_corpus as gc
 from course_tools import tamper
-from course_tools.nbgrader_course import REPO, scores, tool_env
+from course_tools.nbgrader_course import REPO, course_id, scores, tool_env
 from test_collect import Member, write_zip
 from test_feedback_attacks import ACTIVE_IN_BODY, SENTINEL, body
 
@@ -422,7 +422,7 @@ def test_hw2_from_an_lms_zip(hostile):
 
 def test_student_bundle_ships_the_real_dgm_utils(hostile):
     """Is the student zip's dgm_utils byte for byte the repo's (no kernel wrote into it)?"""
-    archive = hostile["course"] / "dist" / "dgm-lecture1-student.zip"
+    archive = hostile["course"] / "dist" / f"{course_id(hostile['course'])}-student.zip"
     with zipfile.ZipFile(archive) as zf:
         shipped = {n: zf.read(n) for n in zf.namelist() if "/dgm_utils/" in f"/{n}" and n.endswith(".py")}
     assert shipped, f"no dgm_utils in {archive}"

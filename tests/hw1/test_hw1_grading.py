@@ -43,7 +43,6 @@ from dgm_utils.cleanroom.session import Cell, Session, defined_names, run_tests 
 SOURCE = REPO / "solutions" / "hw1_foundations" / "hw1_foundations.ipynb"
 RELEASE = REPO / "assignments" / "hw1_foundations" / "hw1_foundations.ipynb"
 DOC = REPO / "docs" / "hw1_clauses.md"
-MNIST = Path(os.environ.get("DGM_DATA_DIR", "/work/shared/data/mnist"))
 DRAWS = 40  # a test that lets a wrong answer through 7 % of the time is caught with probability 1 - 0.93**40 = 95 %
 REFERENCE_DRAWS = 10  # the reference solution; the alternatives below get DRAWS each
 
@@ -682,14 +681,12 @@ def _student(replacements: dict[str, str]) -> dict:
 
 
 def _worker_env() -> dict[str, str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "DGM_FAST": "1", "DGM_DEVICE": "cpu", "MPLBACKEND": "Agg"}
-    if MNIST.is_dir():
-        env["DGM_DATA_DIR"] = str(MNIST)
-    return env
+    """The worker's environment: this one (its DGM_DATA_DIR, see the mnist_dir fixture), one CPU thread, fast mode."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "DGM_FAST": "1", "DGM_DEVICE": "cpu", "MPLBACKEND": "Agg"}
 
 
 @pytest.fixture(scope="module")
-def session():
+def session(mnist_dir):
     """One worker for every draw of this module (reloaded with each variant's cells)."""
     import torch
 
@@ -782,7 +779,7 @@ GROUP = [w for w in WRONG if w.description in {
 
 
 @pytest.mark.slow
-def test_group_of_wrong_answers_loses_exactly_their_cells():
+def test_group_of_wrong_answers_loses_exactly_their_cells(mnist_dir):
     """Through course_tools.variants: do six wrong answers (one per solution cell) lose exactly their cells?"""
     assert len({w.cell for w in GROUP}) == len(GROUP) == 6
     scores = grade_variant(SOURCE, {w.cell: w.code for w in GROUP}, env=_worker_env(), timeout=120)
@@ -794,7 +791,7 @@ def test_group_of_wrong_answers_loses_exactly_their_cells():
 
 
 @pytest.mark.slow
-def test_release_stubs_get_no_points():
+def test_release_stubs_get_no_points(mnist_dir):
     """Do the released stubs, graded by the source's tests through course_tools.variants, score 0 of 29?
 
     (The source itself scores 29/29: the reference case of the draws test above runs every cell.)

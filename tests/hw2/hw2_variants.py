@@ -22,10 +22,11 @@ def solution_source(grade_id: str) -> str:
 
 
 def edit(grade_id: str, *pairs: tuple[str, str]) -> str:
-    """The solution cell ``grade_id`` with each ``old`` replaced by ``new`` (``old`` must be there)."""
+    """The solution cell ``grade_id`` with each ``old`` replaced by ``new`` (``old`` must be there, once)."""
     source = solution_source(grade_id)
     for old, new in pairs:
-        assert old in source, f"{grade_id} no longer contains {old!r}: update this variant"
+        found = source.count(old)
+        assert found == 1, f"{grade_id} contains {old!r} {found} times, expected once: update this variant"
         source = source.replace(old, new)
     return source
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from course_tools.collect import load_spec
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
@@ -85,5 +87,5 @@ def test_training_script_smoke_run(tmp_path, mnist_dir):
     assert len(run["history"]["epoch_time_s"]) == 1 and len(run["history"]["test_nll"]) == 2
     assert run["config"]["RNN_TRAINING"]["lr_schedule"] == "cosine", "the notebook's recipe was not used"
     assert 0 < run["checkpoint_bytes"] < 2e6
-    assert (tmp_path / "checkpoints" / "lstm_threshold" / "rnn_state.bin").is_file()
+    assert (tmp_path / "checkpoints" / "lstm_threshold" / load_spec(REPO, "hw2_autoregressive").files[1]).is_file()
     assert not list(REPO.glob("solutions/hw2_autoregressive/*.bin")), "a smoke run must not write beside the source"

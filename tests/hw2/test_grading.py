@@ -167,9 +167,9 @@ def test_missing_checkpoints_fail_the_tests_of_the_trained_models_and_say_what_t
     lost = _lost(scores)
     assert set(lost) == {"t2_mlp_sample", "t2_mlp_nll", "t3_rnn_sample", "t3_rnn_nll"}, f"lost: {lost}"
     for gid in ("t2_mlp_sample", "t2_mlp_nll"):
-        assert "submit markov_mlp_state.bin" in lost[gid], lost[gid]
+        assert f"submit {CHECKPOINTS[0]}" in lost[gid], lost[gid]
     for gid in ("t3_rnn_sample", "t3_rnn_nll"):
-        assert "submit rnn_state.bin" in lost[gid], lost[gid]
+        assert f"submit {CHECKPOINTS[1]}" in lost[gid], lost[gid]
 
 
 # ---------------------------------------------------------------------------- misjudged before
