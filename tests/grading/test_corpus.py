@@ -107,24 +107,35 @@ def test_wall_limit_times_out_and_kills(class_copy):
     assert not left, f"expected no process of this class left running, found {left}"
 
 
-def test_clean_room_runs_beside_the_kernel(class_copy):
-    """Does a job's clean room finish while its kernel is still busy (it needs nothing the kernel writes)?
+@pytest.mark.parametrize("one_core", [False, True], ids=["slot-of-all-cores", "slot-of-one-core"])
+def test_clean_room_runs_beside_the_kernel_on_a_slot_of_two_cores(class_copy, one_core):
+    """With JOBS=1 on two cores or more, does a job's clean room finish while its kernel is still busy
+    (it needs nothing the kernel writes)? With a core per job, does it wait for nbgrader, as before
+    (side by side there gains nothing and doubles the job's peak memory)?
 
     The student added a cell that sleeps: it runs in the kernel only. The clean room's line must
-    come first in the job's log (on the old, sequential job it came after nbgrader's)."""
+    come first in the job's log on the two-core slot (on the old, sequential job it came after
+    nbgrader's) and after it on the one-core slot."""
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        pytest.skip("needs two cores")
     nb_path = class_copy / "submitted" / "good" / ASSIGNMENT / "ps0.ipynb"
     nb = json.loads(nb_path.read_text())
     nb["cells"].append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                         "source": "import time\ntime.sleep(8)\n"})
     nb_path.write_text(json.dumps(nb))
-    summary = ag.grade_class(class_copy, ASSIGNMENT, 1, students=["good"], force=True,
+    summary = ag.grade_class(class_copy, ASSIGNMENT, cores if one_core else 1, students=["good"], force=True,
                              env={"DGM_CELL_TIMEOUT": "30"}, mem_mb=MEM_MB, progress=False)
     got = summary["students"]["good"]
     assert got["status"] == "graded" and got["score"] == got["max_score"] > 0, (
         f"expected good graded with full marks, got {got['status']} {got['score']}/{got['max_score']} ({got['reason']})")
     log = (class_copy / "exports" / "grading" / ASSIGNMENT / "logs" / "good.log").read_text()
     clean, kernel = log.find("gradejob: clean room ps0.ipynb"), log.find("gradejob: nbgrader autograde exit 0")
-    assert 0 <= clean < kernel, f"expected the clean room's line before nbgrader's in the job log, got:\n{log[-2000:]}"
+    assert clean >= 0 and kernel >= 0, f"expected both lines in the job log, got:\n{log[-2000:]}"
+    if one_core:
+        assert kernel < clean, f"expected the clean room after nbgrader on a one-core slot, got:\n{log[-2000:]}"
+    else:
+        assert clean < kernel, f"expected the clean room's line before nbgrader's in the job log, got:\n{log[-2000:]}"
 
 
 def test_rerun_is_idempotent(class_copy):
