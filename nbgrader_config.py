@@ -6,12 +6,22 @@ writes while grading (submitted/, autograded/, feedback/, gradebook.db, exports)
 """
 
 import os
+import sys
 
 c = get_config()  # noqa: F821 (injected by traitlets)
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+# The course's facts (id, what is never released, limits) are defined once, in course_tools/policy.py.
+# In this repo it is importable from ROOT; a copy of the course elsewhere needs PYTHONPATH=<repo>.
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+try:
+    from course_tools import policy
+except ImportError as err:
+    raise SystemExit(f"nbgrader_config.py: course_tools is not importable ({err}): set PYTHONPATH to the "
+                     "course repo (course_tools/policy.py holds the course id and limits)") from None
 
-c.CourseDirectory.course_id = "dgm-lecture1"
+c.CourseDirectory.course_id = policy.COURSE_ID
 c.CourseDirectory.root = ROOT
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
@@ -19,16 +29,11 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "gradebook.db")
 
 # Only notebooks and the data files a student needs go from solutions/ to assignments/:
 # no Python sources, no reference weights, no caches.
-c.CourseDirectory.ignore = [
-    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*",
-    "*.py", "*.pt", "*.pth", "*.ckpt", "reference", "*.db", "collect.json",
-]
+c.CourseDirectory.ignore = list(policy.RELEASE_IGNORE)
 c.CourseDirectory.max_file_size = 10_000  # kB; larger files are not copied (with a warning)
 
-# Time limits, chosen rather than inherited: nbgrader's default is 30 s per cell.
-# A cell of our notebooks runs in seconds on a CPU in grading mode (hw2 loads checkpoints and does
-# not train), so 120 s is a generous cap; an infinite loop costs this much, then grading goes on.
-c.Execute.timeout = int(os.environ.get("DGM_CELL_TIMEOUT", "120"))
+# Time limits, chosen rather than inherited: nbgrader's default is 30 s per cell (policy.CELL_TIMEOUT_S).
+c.Execute.timeout = policy.CELL_TIMEOUT_S.value()
 c.Execute.interrupt_on_timeout = True
 c.Execute.startup_timeout = 120
 
@@ -44,26 +49,28 @@ c.LimitOutput.max_traceback = 100
 # 10 MiB per notebook; c.LimitedExecute.max_cell_output_bytes / max_notebook_output_bytes).
 # c.Execute.* above still applies (it is a subclass). The list is nbgrader 0.9's
 # Autograde.autograde_preprocessors with Execute replaced (tests/grading/test_sandbox.py checks).
-# course_tools must be importable: in this repo it is (ROOT goes on sys.path below); a copy of
-# the course elsewhere needs PYTHONPATH=<repo>, else nbgrader's plain Execute runs, with a warning.
-import importlib.util  # noqa: E402
-import sys  # noqa: E402
+c.Autograde.autograde_preprocessors = [
+    "course_tools.execute_limits.LimitedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-if importlib.util.find_spec("course_tools") and importlib.util.find_spec("course_tools.execute_limits"):
-    c.Autograde.autograde_preprocessors = [
-        "course_tools.execute_limits.LimitedExecute",
-        "nbgrader.preprocessors.IgnorePattern",
-        "nbconvert.preprocessors.ClearMetadataPreprocessor",
-        "nbgrader.preprocessors.LimitOutput",
-        "nbgrader.preprocessors.SaveAutoGrades",
-        "nbgrader.preprocessors.AssignLatePenalties",
-        "nbgrader.preprocessors.CheckCellMetadata",
-    ]
-elif "autograde" in sys.argv[1:2]:
-    print("nbgrader_config.py: course_tools is not importable (set PYTHONPATH to the course repo): "
-          "autograde runs WITHOUT the output byte caps of course_tools/execute_limits.py", file=sys.stderr)
+# Due dates, one per assignment, set here and nowhere else (course_tools/duedates.py): `make release`
+# and `make export` write them into the gradebook as nbgrader's due date (its late penalty and export
+# read it; a date typed into the formgrader is overwritten), and grades.csv says how late each
+# submission came. In UTC, or with a zone: {"hw1_foundations": "2026-03-02 23:59:00 Europe/Berlin"}.
+c.DueDates.by_assignment = {}
+
+# canvas.csv (`make export`, Canvas's gradebook import; docs/ta.md): the Canvas id of an assignment
+# (the number in its URL, .../assignments/12345) names its column "hw1_foundations (12345)", which
+# Canvas matches by id; without one the column is the assignment's name, matched by title or created.
+c.CanvasExport.assignment_ids = {}
+# The Canvas column that holds the nbgrader student id (the roster's id): SIS User ID, SIS Login ID or ID.
+c.CanvasExport.student_id_column = "SIS User ID"
 
 # The exchange (nbgrader's release/fetch/submit between accounts) lives inside the repo, so the
 # assignment-list extension finds a writable folder instead of logging a critical error about
@@ -73,12 +80,14 @@ c.Exchange.path_includes_course = True
 
 # Feedback must never show hidden tests or a student's active HTML: nbgrader's own feedback keeps
 # both, so `make feedback` and the formgrader's button render with one list, defined once in
-# course_tools/feedback.py (hidden tests redacted, outputs sanitised). sys.path holds ROOT (above).
-try:
-    from course_tools.feedback import FEEDBACK_PREPROCESSORS  # noqa: E402
-except ImportError as err:  # a copy of the course elsewhere without PYTHONPATH=<repo>
-    if "generate_feedback" in sys.argv[1:2]:
-        print(f"nbgrader_config.py: course_tools is not importable ({err}): set PYTHONPATH to the course "
-              "repo; this feedback is nbgrader's own, WITH hidden tests (use make feedback)", file=sys.stderr)
-else:
-    c.GenerateFeedback.preprocessors = list(FEEDBACK_PREPROCESSORS)
+# course_tools/feedback.py (hidden tests redacted, outputs sanitised).
+from course_tools.feedback import FEEDBACK_PREPROCESSORS  # noqa: E402
+
+c.GenerateFeedback.preprocessors = list(FEEDBACK_PREPROCESSORS)
+
+# Maths offline: the formgrader's submission view and the feedback pages load the MathJax that
+# requirements.lock installs (jupyter-server-mathjax), not nbgrader's CDN copy (course_tools/mathjax.py).
+from course_tools import mathjax  # noqa: E402
+
+c.HTMLExporter.extra_template_basedirs = mathjax.template_basedirs()
+c.HTMLExporter.filters = dict(mathjax.TEMPLATE_FILTERS)

@@ -38,8 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from course_tools import autograde as ag  # noqa: E402
-from course_tools.nbgrader_course import copy_course, nbgrader  # noqa: E402
+from course_tools.nbgrader_course import copy_course, generate, nbgrader, tool_env  # noqa: E402
+from course_tools.state import state_dir  # noqa: E402
 
 # Every 20 submissions: 11 correct, 5 wrong (the release), 4 broken; mixed from the start so
 # that a small --n has all kinds too.
@@ -108,7 +108,7 @@ def phase_seconds(root: Path, assignment: str, students: list[str]) -> dict[str,
     read from the lines course_tools.gradejob writes to each student's log."""
     kernel, clean = [], []
     for s in students:
-        log = ag.state_dir(root, assignment) / "logs" / f"{s}.log"
+        log = state_dir(root, assignment) / "logs" / f"{s}.log"
         text = log.read_text(errors="replace") if log.exists() else ""
         kernel += [float(m) for m in re.findall(r"gradejob: nbgrader autograde exit 0 in ([0-9.]+) s", text)]
         clean += [float(m) for m in re.findall(r"gradejob: clean room .*? in ([0-9.]+) s", text)]
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
         base = copy_course(Path(tmp) / "base")
-        nbgrader(base, "generate_assignment", a.assignment, "--force", env=ag._env())
+        generate(base, a.assignment)
         kinds = make_class(base, a.assignment, a.n, checkpoints)
         compute = notebook_compute_s(base, a.assignment, env, checkpoints)
         correct = [s for s, k in kinds.items() if k == "correct"]
@@ -159,9 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(base, root)
         cmd = make_autograde_command(a.assignment, a.jobs) + ["--root", str(root)]
         start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=REPO, env=ag._env(env), stdout=subprocess.DEVNULL, timeout=24 * 3600)
+        proc = subprocess.run(cmd, cwd=REPO, env=tool_env(env), stdout=subprocess.DEVNULL, timeout=24 * 3600)
         wall = time.perf_counter() - start
-        summary = json.loads((ag.state_dir(root, a.assignment) / "summary.json").read_text())
+        summary = json.loads((state_dir(root, a.assignment) / "summary.json").read_text())
         students = summary["students"]
         full = sum(1 for s in correct if students[s]["score"] == students[s]["max_score"])
         per_correct = [students[s]["seconds"] for s in correct]

@@ -19,7 +19,6 @@ The summary (summary.json, summary.md) goes beside it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import queue
@@ -28,17 +27,16 @@ import signal
 import sys
 import tempfile
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from course_tools import gradejob, sandbox
+from course_tools import gradebook, gradejob, policy, sandbox, state, submission
 from course_tools.nbgrader_course import REPO, tool_env
+from course_tools.report import Summary, summarise
+from course_tools.state import Outcome
+from course_tools.submission import fingerprint, missing_files, monkey_patches, preflight, submitted_students
 
-DEFAULT_WALL_S = 600  # per submission (all notebooks): a cell may take 120 s (nbgrader_config.py)
 DB_RETRIES = 4  # "database is locked": sqlite writers collide when N processes finish together
-LOG_FSIZE_MB = 512  # RLIMIT_FSIZE of a grading process: its log, the autograded notebook
 LOG_TAIL_BYTES = 200_000
 
 
@@ -47,155 +45,6 @@ def _tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
     with open(path, "rb") as f:
         f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
         return f.read().decode("utf-8", errors="replace")
-
-
-@dataclass
-class Outcome:
-    """What happened to one student's submission; the JSON record of the state folder."""
-
-    student: str
-    status: str  # graded | errored | timed-out | no-submission
-    reason: str = ""  # one line a TA can act on
-    notes: list[str] = field(default_factory=list)  # e.g. "renamed a.ipynb -> ps0.ipynb"
-    score: float | None = None  # autograded points (code cells)
-    max_score: float | None = None
-    by_cell: dict[str, float | None] = field(default_factory=dict)  # grade cell -> points
-    needs_manual: bool = False
-    seconds: float = 0.0
-    fingerprint: str = ""
-
-
-# --- paths and gradebook --------------------------------------------------------------------
-
-def state_dir(root: Path, assignment: str) -> Path:
-    return root / "exports" / "grading" / assignment
-
-
-_env = tool_env  # the grading processes' environment: this venv first on PATH
-
-
-def expected_notebooks(root: Path, assignment: str) -> list[str]:
-    """Notebook names (without .ipynb) of ``assignment`` in the gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    db = root / "gradebook.db"
-    if not db.exists():
-        raise SystemExit(f"No gradebook at {db}: run `make release` (nbgrader generate_assignment) first.")
-    with Gradebook(f"sqlite:///{db}") as gb:
-        try:
-            return sorted(nb.name for nb in gb.find_assignment(assignment).notebooks)
-        except MissingEntry:
-            raise SystemExit(f"Assignment {assignment!r} is not in {db}: run `make release` first.") from None
-
-
-def gradebook_students(root: Path) -> list[str]:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        return sorted(s.id for s in gb.students)
-
-
-def submitted_students(root: Path, assignment: str) -> list[str]:
-    base = root / "submitted"
-    return sorted(p.parent.name for p in base.glob(f"*/{assignment}") if p.is_dir()) if base.exists() else []
-
-
-def fingerprint(folder: Path) -> str:
-    """Hash of the submission's file names, sizes and contents: a changed file means regrade."""
-    h = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            h.update(str(path.relative_to(folder)).encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-# --- before nbgrader: notebooks that are renamed, missing, empty or not JSON ----------------
-
-def preflight(folder: Path, expected: list[str]) -> tuple[list[str], str]:
-    """Fix what can be fixed in a submission folder; return (notes, fatal reason or "").
-
-    A single unexpected notebook where one expected notebook is missing is taken as renamed and
-    moved to the expected name (noted, so the TA sees it). A notebook that is empty or not
-    valid JSON cannot be graded: that is fatal, with the reason.
-    """
-    notes: list[str] = []
-    present = {p.stem for p in folder.glob("*.ipynb")}
-    missing = [n for n in expected if n not in present]
-    extra = sorted(present - set(expected))
-    if len(missing) == 1 and len(extra) == 1:
-        (folder / f"{extra[0]}.ipynb").rename(folder / f"{missing[0]}.ipynb")
-        notes.append(f"renamed {extra[0]}.ipynb -> {missing[0]}.ipynb")
-        missing = []
-    if missing:
-        return notes, "missing notebook(s): " + ", ".join(f"{n}.ipynb" for n in missing)
-    for name in expected:
-        path = folder / f"{name}.ipynb"
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if not text.strip():
-            return notes, f"{name}.ipynb is empty (0 cells): nothing to grade"
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as err:
-            return notes, f"{name}.ipynb is not valid JSON (line {err.lineno}: {err.msg})"
-    return notes, ""
-
-
-def missing_files(root: Path, assignment: str, folder: Path) -> list[str]:
-    """Files the assignment's collect.json lists (hw2's checkpoints) that the submission lacks."""
-    from course_tools.collect import CollectError, load_spec
-
-    try:
-        spec = load_spec(root, assignment)
-    except CollectError:
-        return []  # no usable list: nothing to check (collect reports a broken collect.json)
-    return [name for name in spec.files if not (folder / name).is_file()]
-
-
-def monkey_patches(folder: Path) -> list[str]:
-    """Module attributes a submission rebinds (``math.isclose = ...``, ``setattr(np, ...)``).
-
-    In-process patching of what the tests call cannot be prevented (the tests run in the
-    student's kernel), so it is detected in the source and flagged for a TA. A static scan:
-    code hidden in exec() or getattr() chains is not seen.
-    """
-    import ast
-
-    found: list[str] = []
-    for _, cell in _cells(folder):
-        if cell.get("cell_type") != "code":
-            continue
-        src = "".join(cell.get("source", ""))
-        try:
-            tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
-        except SyntaxError:
-            continue
-        modules = {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
-                   if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names} | {"builtins", "__builtins__"}
-        for node in ast.walk(tree):
-            targets = node.targets if isinstance(node, ast.Assign) else (
-                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
-            for t in targets:
-                base = t
-                while isinstance(base, ast.Attribute):
-                    base = base.value
-                if isinstance(t, ast.Attribute) and isinstance(base, ast.Name) and base.id in modules:
-                    found.append(ast.unparse(t))
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
-                    and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in modules):
-                found.append(f"setattr({node.args[0].id}, ...)")
-    return sorted(set(found))
-
-
-def _cells(folder: Path):
-    """(notebook path, cell) for every cell of every readable notebook in ``folder``."""
-    for nb_path in sorted(folder.glob("*.ipynb")):
-        try:
-            cells = json.loads(nb_path.read_text())["cells"]
-        except (OSError, ValueError, KeyError):
-            continue
-        for cell in cells:
-            yield nb_path, cell
 
 
 # --- one student --------------------------------------------------------------------------
@@ -219,7 +68,7 @@ def _classify_log(log: str) -> str:
 def _executed_notes(folder: Path) -> tuple[list[str], bool]:
     """Notes from the autograded notebooks: cells that timed out; whether the kernel died."""
     notes, died = [], False
-    for nb_path, cell in _cells(folder):
+    for nb_path, cell in submission.cells(folder):
         for out in cell.get("outputs", []):
             if out.get("output_type") != "error":
                 continue
@@ -233,18 +82,8 @@ def _executed_notes(folder: Path) -> tuple[list[str], bool]:
     return notes, died
 
 
-def read_scores(root: Path, assignment: str, student: str) -> tuple[float, float, dict, bool]:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        sub = gb.find_submission(assignment, student)
-        by_cell = {f"{nb.name}/{g.name}": g.score for nb in sub.notebooks for g in nb.grades}
-        return sub.code_score, sub.max_code_score, by_cell, bool(sub.needs_manual_grade)
-
-
 def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
-              use_sandbox: bool = True, wall_s: float = DEFAULT_WALL_S,
-              mem_mb: int = sandbox.DEFAULT_MEM_MB, env: dict[str, str] | None = None,
+              use_sandbox: bool = True, wall_s: float, mem_mb: int, env: dict[str, str] | None = None,
               cpu: int | None = None, slots: int | None = None) -> Outcome:
     """Autograde one student in a process of its own; never raises for a bad submission.
 
@@ -277,8 +116,7 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
             sandbox.kernel_spec_dir(runtime / "share")
             args += [f"--Execute.kernel_name={sandbox.KERNEL_NAME}"]
             extra["JUPYTER_PATH"] = str(runtime / "share")
-        # PYTHONPATH: a course copy's nbgrader_config.py imports course_tools.execute_limits
-        full_env = _env({**(env or {}), **extra, "PYTHONPATH": str(REPO)})
+        full_env = tool_env({**(env or {}), **extra})
         source = root / "solutions" / assignment
         verdict_files = [(str(source / f"{n}.ipynb"), str(folder / f"{n}.ipynb"), str(folder),
                           str(runtime / f"verdicts-{n}.json")) for n in expected]
@@ -287,7 +125,7 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
         log_path = runtime / "nbgrader.log"
         job = gradejob.Job(root=str(root), nbgrader_args=args, env=full_env, log=str(log_path),
                            verdicts=verdict_files, use_sandbox=use_sandbox,
-                           mem_mb=mem_mb, cpu=cpu, slots=slots, fsize_mb=LOG_FSIZE_MB)
+                           mem_mb=mem_mb, cpu=cpu, slots=slots, fsize_mb=policy.LOG_FSIZE_MB)
         for attempt in range(DB_RETRIES):
             proc = gradejob.start(job)
             proc.join(timeout=max(1.0, wall_s - (time.monotonic() - start)))
@@ -302,8 +140,7 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
                 break
             time.sleep(1 + attempt)
         returncode = proc.exitcode
-        (state_dir(root, assignment) / "logs").mkdir(parents=True, exist_ok=True)
-        (state_dir(root, assignment) / "logs" / f"{student}.log").write_text(log[-200_000:])
+        state.save_log(root, assignment, student, log, LOG_TAIL_BYTES)
         graded_dir = root / "autograded" / student / assignment
         notes, died = _executed_notes(graded_dir)
         out.notes += notes
@@ -317,7 +154,9 @@ def grade_one(root: Path, assignment: str, student: str, expected: list[str], *,
         else:
             # The scores that count: computed where no student code ran (course_tools/verdicts.py).
             flags = clean_room(root, assignment, student, expected, runtime)
-            out.score, out.max_score, out.by_cell, out.needs_manual = read_scores(root, assignment, student)
+            score = gradebook.scores(root, assignment, student)
+            out.score, out.max_score, out.by_cell = score.code_score, score.max_code_score, score.points
+            out.needs_manual = score.needs_manual
             out.status = "graded"
             out.notes += flags
             out.needs_manual = out.needs_manual or bool(flags) or bool(missing)
@@ -346,7 +185,6 @@ def clean_room(root: Path, assignment: str, student: str, expected: list[str], r
     from course_tools import verdicts as vd
 
     flags: list[str] = []
-    db_url = f"sqlite:///{root / 'gradebook.db'}"
     for name in expected:
         source = root / "solutions" / assignment / f"{name}.ipynb"
         try:
@@ -355,18 +193,12 @@ def clean_room(root: Path, assignment: str, student: str, expected: list[str], r
             report = vd.Report(f"{name}.ipynb", error="the clean-room grader did not finish (it crashed or "
                                                       "hit the memory cap; see the log)")
         if report.error or not report.cells:  # nothing trustworthy: every autograded cell scores 0
-            from nbgrader.api import Gradebook
-
-            with Gradebook(db_url) as gb:
-                for grade in gb.find_submission_notebook(name, assignment, student).grades:
-                    if grade.cell.cell_type == "code":
-                        grade.auto_score = 0.0
-                gb.db.commit()
+            gradebook.zero_autograded(root, assignment, student, name)
             flags.append(f"{name}.ipynb: clean-room grading failed ({report.error or 'no verdicts'}): "
                          "autograded cells scored 0, regrade or grade by hand")
             continue
         kernel = vd.kernel_scores(root / "autograded" / student / assignment / f"{name}.ipynb")
-        vd.apply(db_url, assignment, student, report)
+        vd.apply(gradebook.db_url(root), assignment, student, report)
         vd.annotate(root / "autograded" / student / assignment / f"{name}.ipynb", report)
         flags += vd.disagreements(report, kernel, vd.hidden_cells(source))
         flags += [f"{name}.ipynb: solution cell {cell} raised {err}" for cell, err in report.load_errors.items()
@@ -376,28 +208,11 @@ def clean_room(root: Path, assignment: str, student: str, expected: list[str], r
 
 # --- the class ----------------------------------------------------------------------------
 
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)  # atomic: a killed grader never leaves half a record
-
-
-def load_state(root: Path, assignment: str) -> dict[str, Outcome]:
-    records = {}
-    for path in sorted((state_dir(root, assignment) / "state").glob("*.json")):
-        try:
-            records[path.stem] = Outcome(**json.loads(path.read_text()))
-        except (ValueError, TypeError):
-            continue  # unreadable record: that student is regraded
-    return records
-
-
 def grade_class(root: Path, assignment: str, jobs: int | None = None, *, students: list[str] | None = None,
-                force: bool = False, use_sandbox: bool = True, wall_s: float = DEFAULT_WALL_S,
-                mem_mb: int = sandbox.DEFAULT_MEM_MB, env: dict[str, str] | None = None,
-                progress: bool = True) -> dict:
-    """Autograde every submission of ``assignment`` under ``root``; return the summary dict.
+                force: bool = False, use_sandbox: bool = True, wall_s: float | None = None,
+                mem_mb: int | None = None, env: dict[str, str] | None = None,
+                progress: bool = True) -> Summary:
+    """Autograde every submission of ``assignment`` under ``root``; return the class's summary.
 
     ``jobs`` processes at a time (default: the number of cores). Students already graded with an
     unchanged submission are skipped unless ``force``.
@@ -409,18 +224,20 @@ def grade_class(root: Path, assignment: str, jobs: int | None = None, *, student
         raise SystemExit("bubblewrap (bwrap) is not installed: `apt-get install -y bubblewrap`, or pass "
                          "--no-sandbox to grade WITHOUT isolation (trusted submissions only).")
     jobs = jobs or os.cpu_count() or 1
-    expected = expected_notebooks(root, assignment)
+    wall_s = wall_s or policy.WALL_S.value()  # unset: the course's limits (course_tools/policy.py)
+    mem_mb = mem_mb or policy.MEM_MB.value()
+    expected = gradebook.notebooks(root, assignment)
     env = dict(env or {})
     if "DGM_DATA_DIR" not in env and not os.environ.get("DGM_DATA_DIR"):
         from dgm_utils.data import data_root  # once here: the sandbox needs the path spelled out
 
         env["DGM_DATA_DIR"] = str(data_root())
     todo_all = students or submitted_students(root, assignment)
-    state = load_state(root, assignment)
-    todo = [s for s in todo_all if force or s not in state
-            or state[s].fingerprint != fingerprint(root / "submitted" / s / assignment)]
+    records = state.load(root, assignment)
+    todo = [s for s in todo_all if force or s not in records
+            or records[s].fingerprint != fingerprint(root / "submitted" / s / assignment)]
     for s in todo:  # no record while a student is in flight: a crash leaves them to regrade
-        (state_dir(root, assignment) / "state" / f"{s}.json").unlink(missing_ok=True)
+        state.forget(root, assignment, s)
     bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="student", disable=not progress)
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(jobs):
@@ -441,54 +258,15 @@ def grade_class(root: Path, assignment: str, jobs: int | None = None, *, student
         futures = {pool.submit(run, s): s for s in todo}
         for fut in as_completed(futures):
             out = fut.result()
-            _write_json(state_dir(root, assignment) / "state" / f"{out.student}.json", asdict(out))
-            state[out.student] = out
+            state.save(root, assignment, out)
+            records[out.student] = out
             score = f"{out.score:g}/{out.max_score:g}" if out.score is not None else "-"
             bar.write(f"{out.student:>20}  {out.status:<9} {score:>8}  {out.seconds:5.1f} s  {out.reason}")
             bar.set_postfix_str(f"{out.student}: {out.status}")
             bar.update()
     bar.close()
-    summary = summarise(root, assignment, state)
-    print(summary["text"])
-    return summary
-
-
-def summarise(root: Path, assignment: str, state: dict[str, Outcome]) -> dict:
-    """Counts by status, score distribution per grade cell, who needs manual grading."""
-    enrolled = gradebook_students(root)
-    submitted = set(submitted_students(root, assignment))
-    counts = Counter({"graded": 0, "errored": 0, "timed-out": 0})
-    counts.update(o.status for s, o in state.items() if s in submitted)
-    no_submission = sorted(set(enrolled) - submitted)
-    counts["no-submission"] = len(no_submission)
-    per_task: dict[str, Counter] = {}
-    for o in state.values():
-        for cell, pts in o.by_cell.items():
-            per_task.setdefault(cell, Counter())[pts] += 1
-    manual = sorted(s for s, o in state.items() if s in submitted and o.needs_manual)
-    lines = [f"# Autograde summary: {assignment}", "",
-             "| status | students |", "|---|---|"]
-    lines += [f"| {k} | {counts.get(k, 0)} |" for k in ("graded", "errored", "timed-out", "no-submission")]
-    lines += ["", "## Score distribution per task (points: number of students)", ""]
-    for cell in sorted(per_task):
-        dist = ", ".join(f"{k if k is not None else 'ungraded'}: {v}"
-                         for k, v in sorted(per_task[cell].items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
-        lines.append(f"- `{cell}`: {dist}")
-    lines += ["", "## Needs a TA (manual grading, or grading failed)", ""]
-    for s in manual:
-        o = state[s]
-        lines.append(f"- {s}: {o.status}" + (f" ({o.reason})" if o.reason else "")
-                     + (f"; {'; '.join(o.notes)}" if o.notes else ""))
-    if no_submission:
-        lines += ["", "## No submission", "", ", ".join(no_submission)]
-    summary = {"assignment": assignment, "counts": dict(counts), "no_submission": no_submission,
-               "needs_manual": manual,
-               "per_task": {c: {str(k): v for k, v in d.items()} for c, d in per_task.items()},
-               "students": {s: asdict(o) for s, o in sorted(state.items())}}
-    summary["text"] = "\n".join(lines) + "\n"
-    out = state_dir(root, assignment)
-    _write_json(out / "summary.json", {k: v for k, v in summary.items() if k != "text"})
-    (out / "summary.md").write_text(summary["text"])
+    summary = summarise(root, assignment, records)
+    print(summary.render())
     return summary
 
 
@@ -499,15 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", "-j", type=int, default=None, help="processes at a time (default: cores)")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.add_argument("--force", action="store_true", help="regrade students already graded")
-    p.add_argument("--wall", type=float, default=float(os.environ.get("DGM_GRADE_WALL_S", DEFAULT_WALL_S)),
+    p.add_argument("--wall", type=float, default=float(policy.WALL_S.value()),
                    help="seconds per submission, all notebooks (default %(default)s)")
-    p.add_argument("--mem-mb", type=int, default=int(os.environ.get("DGM_GRADE_MEM_MB", sandbox.DEFAULT_MEM_MB)),
+    p.add_argument("--mem-mb", type=int, default=policy.MEM_MB.value(),
                    help="address-space cap per grading process, MiB (default %(default)s)")
     p.add_argument("--no-sandbox", action="store_true", help="no bubblewrap isolation (trusted code only)")
     a = p.parse_args(argv)
     summary = grade_class(a.root, a.assignment, a.jobs, students=a.student, force=a.force,
                           use_sandbox=not a.no_sandbox, wall_s=a.wall, mem_mb=a.mem_mb)
-    return 0 if summary["counts"].get("graded", 0) or not summary["students"] else 1
+    return 0 if summary.counts.get("graded", 0) or not summary.students else 1
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
+from course_tools import policy
 from course_tools.feedback import MAX_SCAN_BYTES, Member, scan_members, secret_lines
 from course_tools.nbgrader_course import REPO, SOLUTION_MARKERS, assignment_ids, course_id
 
@@ -35,13 +36,8 @@ INCLUDE = ("lectures", "assignments", "dgm_utils", "pyproject.toml", "requiremen
 # Shipped under another name: the student's part of the course's Makefile (setup, lab, check) is
 # the pack's whole Makefile; the course's own (test, release, lock, grading) cannot work there.
 RENAMED = {"mk/student.mk": "Makefile"}
-# Never shipped, wherever they are.
-FORBIDDEN = ("solutions/*", "*gradebook.db*", "*.db", "*.db-journal", "*.sqlite*", "*.pt", "*.pth", "*.ckpt",
-             "*.bin", "*/reference/*", "submitted/*",
-             "autograded/*", "feedback/*", "*/.ipynb_checkpoints/*", "*__pycache__*", "*.pyc", "*.egg-info*",
-             "*/.exchange/*", "*/exports/*", "*/mk/*", "*/tests/*", "*/course_tools/*")
-# Lecture demo checkpoints are not assignment weights: they let lecture 04 load instead of retrain.
-ALLOWED = ("lectures/checkpoints/*.pt",)
+# Never shipped, wherever they are, but for the lecture's demo checkpoints: course_tools.policy.
+FORBIDDEN, ALLOWED = policy.NEVER_SHIPPED, policy.SHIPPED_WEIGHTS
 # Lines that solutions/ writes only between markers but the lectures and dgm_utils also show:
 # generic code, taught in the open, so no leak where the zip has them. The scan reports any other
 # overlap; add a line here only after checking that it gives nothing of an answer away.
@@ -75,15 +71,18 @@ Notebooks pick the GPU when there is one and run on a CPU otherwise.
 - `dgm_utils/`: the course helpers the notebooks import (data, training, plotting).
 
 ## Before you hand in
-1. Kernel > Restart Kernel and Run All Cells: it must run top to bottom without errors.
-2. Check it the way the grader runs the tests: `make check NB=assignments/<id>/<id>.ipynb`
-   (or the nbgrader "Validate" button in JupyterLab). The visible tests must pass; hidden tests,
-   run when you submit, check more.
+1. Kernel > Restart Kernel and Run All Cells, then save the notebook (Ctrl+S).
+2. Run the notebook's last cell again (or `python -m dgm_utils.submit <id> --student <your id>`
+   in the notebook's folder). It checks the saved run and the files the assignment needs (hw2:
+   the checkpoints the notebook saves next to itself; grading loads them and never retrains),
+   runs the visible tests the way the grader runs them (`make check NB=assignments/<id>/<id>.ipynb`
+   runs them alone), and writes `<your id>__<id>.zip` beside the notebook.
 3. Do not rename the notebook, delete cells or change the test cells: test cells are restored
    from the original when grading, so edits to them are lost.
-4. Upload the notebook to the LMS as `<id>.ipynb` (the LMS puts it in a folder with your id).
-   For hw2_autoregressive also upload the checkpoint files the notebook saves next to itself:
-   grading loads them and never retrains.
+4. Upload that zip to the LMS. Hidden tests, run when the TA grades, check more.
+
+The notebooks also run outside this folder (Colab, Kaggle, any Jupyter): their first code cell
+installs the course's helper package where it is missing.
 """
 
 

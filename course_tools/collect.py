@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import csv
+import importlib
 import io
 import json
 import re
@@ -69,8 +70,9 @@ DEFAULT_STUDENT_MB = 50.0
 MAX_INFLATION, MIN_TOTAL_MB = 100, 100.0
 CHUNK = 1 << 16  # bytes read from a member at a time
 NAME_MAX_BYTES = 255  # one path component on Linux file systems
-STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # also a safe folder name
-FLAT_SEPARATOR = "__"
+# A student id (also a safe folder name) and the <student_id>__<file> separator: defined where the
+# student's own submission tool (python -m dgm_utils.submit) names its zip's members.
+from dgm_utils.submit import FLAT_SEPARATOR, STUDENT_ID  # noqa: E402
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"  # nbgrader's timestamp.txt
 READABLE = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
 OS_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
@@ -111,6 +113,21 @@ class CollectSpec:
         return listed + sorted(names - set(listed))
 
 
+def _resolve(value):
+    """A value of collect.json, or for ``"py:module:NAME"`` the value of NAME in that module.
+
+    So a fact the student's notebook also needs (hw2's checkpoint names and size cap, in
+    dgm_utils.scoring) is defined once, in the package both sides import.
+    """
+    if not (isinstance(value, str) and value.startswith("py:")):
+        return value
+    module, _, name = value[3:].partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"{value!r} names nothing importable ({err})") from None
+
+
 def load_spec(root: Path, assignment: str) -> CollectSpec:
     """``solutions/<assignment>/collect.json``, or every notebook of that folder without it."""
     source = Path(root) / "solutions" / assignment
@@ -127,6 +144,7 @@ def load_spec(root: Path, assignment: str) -> CollectSpec:
         unknown = set(data) - {"about", "notebooks", "files", "max_notebook_mb", "max_file_mb", "max_student_mb"}
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}")
+        data = {k: _resolve(v) for k, v in data.items()}
         spec = CollectSpec(
             notebooks=tuple(data["notebooks"]), files=tuple(data.get("files", ())),
             **{k: float(data[k]) for k in ("max_notebook_mb", "max_file_mb", "max_student_mb") if k in data},
@@ -289,9 +307,9 @@ def import_roster(root: Path, students_csv: Path, clean_csv: Path) -> list[Probl
 
 
 def roster_ids(root: Path) -> set[str]:
-    from course_tools.autograde import gradebook_students
+    from course_tools import gradebook
 
-    return set(gradebook_students(root)) if (root / "gradebook.db").exists() else set()
+    return set(gradebook.students(root))
 
 
 # --- screening members -------------------------------------------------------------------------

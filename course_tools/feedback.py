@@ -16,7 +16,8 @@ O_NOFOLLOW under folders opened with O_NOFOLLOW, and only if it is a regular fil
 and at most MAX_NOTEBOOK_FILE_BYTES, into a staging folder under exports/feedback-staging/.
 nbgrader runs with --CourseDirectory.autograded_directory and feedback_directory pointed there
 (the gradebook, db_url, stays the course's). `publish` then empties feedback/<student>/<id>/
-without following links and writes into it the expected <notebook>.html pages, and nothing else
+without following links and writes into it the expected <notebook>.html pages and, in mathjax/,
+the MathJax they load (course_tools.mathjax: students open the pages offline), and nothing else
 unless the course lists files to return (RETURNED_FILES or --return, copied the same careful way).
 
 What a page may show. FEEDBACK_PREPROCESSORS, the list nbgrader_config.py also gives the
@@ -33,9 +34,10 @@ formgrader's button, runs nbgrader's GetGrades, then
 Both run before nbconvert's HTML export.
 
 The check. `find_leaks` reads every file under feedback/ as bytes (any name, any type; a symlink
-or a special file is a finding by itself) and reports a file that is not an expected page, a
-hidden-test line or marker, a solution-only line the student did not hand in themselves (their
-own correct answer is no leak) and active HTML: a <script> other than the template's MathJax in
+or a special file is a finding by itself) and reports a file that is neither an expected page nor,
+in the pages' mathjax/, byte for byte a file of course_tools.mathjax's copy, a hidden-test line or
+marker, a solution-only line the student did not hand in themselves (their own correct answer is
+no leak) and active HTML: a <script> other than the template's MathJax in
 <head>, an iframe, object, embed, form, base or meta refresh, an on* attribute, a javascript:
 URL. `scan_members` is that scanner; course_tools.bundle uses it for the student zip too.
 """
@@ -68,6 +70,7 @@ from nbformat.notebooknode import NotebookNode
 from traitlets import Integer
 
 from course_tools import markers as nbmarkers
+from course_tools import mathjax
 from course_tools.nbgrader_course import REPO, assignment_ids, marked_lines, nbgrader
 
 WITHHELD = "A hidden test failed here. Its code and traceback are not shown in feedback."
@@ -604,9 +607,29 @@ def _returned_files(root_fd: int, student: str, assignment: str, returned: Seque
     return files
 
 
+def write_tree(dir_fd: int, top: str, files: dict[str, bytes]) -> None:
+    """Create folder ``top`` in ``dir_fd`` holding ``files`` (relative posix path -> bytes), with the
+    folders they need; every file is new (`write_new`) and no folder is opened through a link."""
+    fds = {"": open_dir(top, dir_fd, create=True)}
+    try:
+        for rel, data in sorted(files.items()):
+            parent, _, name = rel.rpartition("/")
+            path = ""
+            for part in parent.split("/") if parent else []:
+                below = f"{path}/{part}" if path else part
+                if below not in fds:
+                    fds[below] = open_dir(part, fds[path], create=True)
+                path = below
+            write_new(name, fds[parent], data)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+
+
 def publish(root: Path, root_fd: int, staging: Path, student: str, assignment: str,
             notebooks: Sequence[str], returned: Sequence[str], run: FeedbackRun) -> None:
-    """Replace feedback/<student>/<assignment>/ by the staged pages (and returned files), nothing else."""
+    """Replace feedback/<student>/<assignment>/ by the staged pages (and returned files) and the pages'
+    MathJax (course_tools.mathjax, in mathjax/), nothing else."""
     src = staging / "feedback" / student / assignment
     made = {}
     for page in (Path(nb).stem + ".html" for nb in notebooks):
@@ -615,7 +638,8 @@ def publish(root: Path, root_fd: int, staging: Path, student: str, assignment: s
     if not made:
         run.refused.append(f"{student}: nbgrader wrote no feedback page (see its log)")
         return
-    extra = _returned_files(root_fd, student, assignment, returned, set(notebooks) | set(made), run)
+    taken = set(notebooks) | set(made) | {mathjax.FOLDER}
+    extra = _returned_files(root_fd, student, assignment, returned, taken, run)
     feedback_fd = open_dir("feedback", root_fd, create=True)
     try:
         student_fd = open_dir(student, feedback_fd, create=True)
@@ -625,6 +649,8 @@ def publish(root: Path, root_fd: int, staging: Path, student: str, assignment: s
             try:
                 for name, data in {**extra, **made}.items():
                     write_new(name, folder_fd, data)
+                # The pages' MathJax travels with them: a student opens a page offline, as a file.
+                write_tree(folder_fd, mathjax.FOLDER, mathjax.feedback_files())
             finally:
                 os.close(folder_fd)
         finally:
@@ -637,7 +663,6 @@ def publish(root: Path, root_fd: int, staging: Path, student: str, assignment: s
 def run_feedback(root: Path, assignment: str, student: str | None = None,
                  returned: Sequence[str] = RETURNED_FILES) -> FeedbackRun:
     """Stage, render with FEEDBACK_PREPROCESSORS, publish; raise if nbgrader itself failed."""
-    from course_tools.autograde import _env
 
     root = Path(root).resolve()
     notebooks = notebook_names(root, assignment)
@@ -656,7 +681,7 @@ def run_feedback(root: Path, assignment: str, student: str | None = None,
                 "--GenerateFeedback.preprocessors=" + json.dumps(FEEDBACK_PREPROCESSORS)]
         if student:
             args += ["--student", student]
-        result = nbgrader(root, *args, env=_env({"PYTHONPATH": f"{REPO}"}), check=False)
+        result = nbgrader(root, *args, check=False)
         for name in students:
             publish(root, root_fd, staging, name, assignment, notebooks, returned, run)
         if result.returncode != 0:
@@ -685,8 +710,9 @@ class Member:
     data: bytes | None = None
 
 
-# The template's own scripts, in <head>: MathJax and its configuration.
-TEMPLATE_SCRIPT_SOURCES = ("https://cdnjs.cloudflare.com/ajax/libs/mathjax/",)
+# The template's own scripts, in <head>: MathJax and its configuration. The page loads the copy beside
+# it (course_tools.mathjax); pages made before it did load nbgrader's CDN copy, which is no leak either.
+TEMPLATE_SCRIPT_SOURCES = (mathjax.src("feedback"), "https://cdnjs.cloudflare.com/ajax/libs/mathjax/")
 ACTIVE_TAGS = frozenset({"iframe", "frame", "frameset", "object", "embed", "applet", "base", "form",
                          "portal", "link"})
 _HARMFUL_URL = ("javascript:", "vbscript:", "data:text/html", "data:application/xhtml")
@@ -844,6 +870,14 @@ def submitted_text(root: Path, student: str, assignment: str) -> str:
     return "\n".join(sources)
 
 
+def is_mathjax_copy(member: Member, pages: dict[str, set[str]]) -> bool:
+    """True for a regular file feedback/<student>/<assignment>/mathjax/<path> that is byte for byte the
+    file of course_tools.mathjax's copy at <path>: public code the pages load, not the student's or ours."""
+    parts = Path(member.name).parts[1:]  # without the leading "feedback"
+    return (member.kind == "file" and member.data is not None and len(parts) > 3 and parts[1] in pages
+            and parts[2] == mathjax.FOLDER and mathjax.is_copy("/".join(parts[3:]), member.data))
+
+
 def find_leaks(root: Path, assignment: str | None = None, returned: Sequence[str] = RETURNED_FILES) -> list[str]:
     """Every reason a file under feedback/ must not be sent ('feedback/...: reason'); [] when clean.
 
@@ -873,7 +907,8 @@ def find_leaks(root: Path, assignment: str | None = None, returned: Sequence[str
         p = parts(name)
         if len(p) == 3 and p[1] in pages and (p[2] in pages[p[1]] or any(fnmatch.fnmatch(p[2], r) for r in returned)):
             return None
-        return "not a feedback page (only feedback/<student>/<assignment>/<notebook>.html is sent)"
+        return (f"not a feedback page (only feedback/<student>/<assignment>/<notebook>.html is sent, with an "
+                f"unchanged copy of MathJax in {mathjax.FOLDER}/)")
 
     def secret_for(name: str) -> dict[str, str]:
         p = parts(name)
@@ -885,7 +920,7 @@ def find_leaks(root: Path, assignment: str | None = None, returned: Sequence[str
         return {line: kind for line, kind in secrets[p[1]].items()
                 if kind == "hidden-test" or re.sub(r"\s+", " ", line) not in own[key]}
 
-    members = tree_members(top, root)
+    members = (m for m in tree_members(top, root) if not is_mathjax_copy(m, pages))
     return scan_members(members, secret_for, reject, markers=nbmarkers.MARKER_LINES[nbmarkers.HIDDEN_TESTS], check_html=True)
 
 

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from course_tools import markers
@@ -58,13 +57,17 @@ def copy_course(dest: Path, root: Path = REPO, items: tuple[str, ...] = COURSE_I
 
 
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment with its interpreter's bin folder first on PATH, plus ``extra``.
+    """This process's environment with its interpreter's bin folder first on PATH, this repo
+    first on PYTHONPATH, plus ``extra``.
 
     nbgrader and JupyterLab run helper executables by name (alembic, jupyter, kernels): they must
     find this environment's, also when called as ``.venv/bin/python`` without an activated venv.
+    A course copy's nbgrader_config.py imports course_tools (policy, execute_limits, feedback):
+    it finds this repo's.
     """
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.update(extra or {})
     return env
 
@@ -110,36 +113,9 @@ def autograde(root: Path, assignment: str, student: str, env: dict[str, str] | N
     from course_tools.autograde import grade_class
 
     summary = grade_class(root, assignment, 1, students=[student], force=True, env=env, progress=False)
-    outcome = summary["students"][student]
-    if outcome["status"] != "graded":
-        raise RuntimeError(f"autograde of {student} in {root} ended {outcome['status']}: {outcome['reason']}")
-
-
-@dataclass(frozen=True)
-class Score:
-    """Autograded points of one submission, with the per-test-cell detail."""
-
-    code_score: float
-    max_code_score: float
-    by_cell: dict[str, tuple[float | None, float]]  # grade cell id -> (score, max)
-
-    @property
-    def full_marks(self) -> bool:
-        return self.max_code_score > 0 and self.code_score == self.max_code_score
-
-
-def scores(root: Path, assignment: str, student: str) -> Score:
-    """Read one submission's autograded scores from root/gradebook.db."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        sub = gb.find_submission(assignment, student)
-        by_cell: dict[str, tuple[float | None, float]] = {}
-        for nb in sub.notebooks:
-            for grade in nb.grades:
-                if grade.cell.cell_type == "code":  # autograded tests
-                    by_cell[f"{nb.name}/{grade.name}"] = (grade.score, grade.max_score)
-        return Score(sub.code_score, sub.max_code_score, by_cell)
+    outcome = summary.students[student]
+    if outcome.status != "graded":
+        raise RuntimeError(f"autograde of {student} in {root} ended {outcome.status}: {outcome.reason}")
 
 
 def notebook_json(path: Path) -> dict:

@@ -26,22 +26,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import tamper
+from . import policy, tamper
 from .autograde import grade_class
-from .nbgrader_course import (
-    REPO,
-    SOLUTION_MARKERS,
-    Score,
-    assignment_ids,
-    copy_course,
-    generate,
-    scores,
-    solution_lines,
-    submit,
-)
-
-# Files that may never be in a release: code, weights, databases.
-FORBIDDEN_SUFFIXES = (".py", ".pt", ".pth", ".ckpt", ".bin", ".db", ".pyc")
+from .gradebook import Score, scores
+from .nbgrader_course import REPO, SOLUTION_MARKERS, assignment_ids, copy_course, generate, solution_lines, submit
 
 FIX_RELEASE = "run `make release` (nbgrader generate_assignment) and commit assignments/"
 
@@ -104,7 +92,7 @@ def scan_release(release: Path, source: Path) -> list[str]:
     problems: list[str] = []
     secret = solution_lines(source)
     for name, path in _files(release).items():
-        if path.suffix in FORBIDDEN_SUFFIXES:
+        if path.suffix in policy.NEVER_RELEASED_SUFFIXES:  # code, weights, databases
             problems.append(f"{name}: a {path.suffix} file must not be released")
             continue
         if path.suffix != ".ipynb":
@@ -156,17 +144,16 @@ def run(assignment: str, root: Path = REPO, workdir: Path | None = None, grade: 
             summary = grade_class(course, assignment, min(2, os.cpu_count() or 1), students=students,
                                   force=True, progress=False)
             for student in students:
-                outcome = summary["students"][student]
-                if outcome["status"] != "graded":
-                    raise RuntimeError(f"autograde of {student} in {course} ended {outcome['status']}: "
-                                       f"{outcome['reason']}")
+                outcome = summary.students[student]
+                if outcome.status != "graded":
+                    raise RuntimeError(f"autograde of {student} in {course} ended {outcome.status}: {outcome.reason}")
             result.source_score = scores(course, assignment, "solution")
             if committed.exists():
                 result.release_score = scores(course, assignment, "release")
                 for route in routes:
-                    outcome = summary["students"][route]
+                    outcome = summary.students[route]
                     result.tampered[route] = (scores(course, assignment, route).code_score,
-                                              any(tamper.FLAG in n for n in outcome["notes"]))
+                                              any(tamper.FLAG in n for n in outcome.notes))
         return result
     finally:
         if owns_tmp:

@@ -54,14 +54,12 @@ import sys
 from pathlib import Path
 
 try:
-    from course_tools import limits
+    from course_tools import limits, policy
 except ImportError:  # run as a script (the kernel spec): course_tools/ is sys.path[0], not its parent
     sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
-    from course_tools import limits
+    from course_tools import limits, policy
 
 KERNEL_NAME = "dgm-sandbox"
-DEFAULT_MEM_MB = 4096
-DEFAULT_SCRATCH_MB = 512  # the kernel's working folder (tmpfs, in RAM), also the size of its /tmp
 SHM_MB = 64  # /dev/shm
 SANDBOX_UID = SANDBOX_GID = 65534  # "nobody": the sandbox's uid, whoever starts it
 MIB = 1024 * 1024
@@ -175,7 +173,7 @@ def _finish(argv: list[str], workdir: Path, command: list[str], extra_env: dict[
 
 
 def bwrap_argv(workdir: Path, runtime_dirs: list[Path], command: list[str],
-               read_only_files: list[Path] = (), *, tmp_mb: int = DEFAULT_SCRATCH_MB) -> list[str]:
+               read_only_files: list[Path] = (), *, tmp_mb: int = policy.SCRATCH_MB.default) -> list[str]:
     """The lower-level builder: ``command`` confined, with ``workdir`` bound READ-WRITE.
 
     Everything ``command`` writes in ``workdir`` lands on the host: use it only for a folder no
@@ -211,7 +209,7 @@ def scratch_files(files_dir: Path) -> tuple[list[Path], list[Path]]:
     return dirs, files
 
 
-def sandboxed_command(command: list[str], *, files_dir: Path, scratch_mb: int = DEFAULT_SCRATCH_MB,
+def sandboxed_command(command: list[str], *, files_dir: Path, scratch_mb: int = policy.SCRATCH_MB.default,
                       workdir: Path | None = None, runtime_dirs: list[Path] = (),
                       read_only_files: list[Path] = (), tmp_mb: int | None = None,
                       env: dict[str, str] | None = None) -> list[str]:
@@ -265,17 +263,6 @@ def sandboxed_command(command: list[str], *, files_dir: Path, scratch_mb: int = 
     for path in read_only_files:
         argv += ["--ro-bind", str(path), str(path)]
     return _finish(argv, workdir, command, env)
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (kept for callers; see limits.py)."""
-    limits.die_with_parent()
-
-
-def cap_memory(mem_mb: int | None = None) -> None:
-    """Cap this process's address space (inherited by children) at ``mem_mb`` MiB (RLIMIT_AS)."""
-    limits.apply(mem_mb=mem_mb or int(os.environ.get("DGM_GRADE_MEM_MB", DEFAULT_MEM_MB)),
-                 threads=None, pdeathsig=False)
 
 
 def kernel_spec_dir(dest: Path) -> Path:
@@ -354,8 +341,7 @@ def _launch_kernel(args: list[str]) -> None:
     if sockets in (Path("/"), Path("/tmp")) or sockets in cwd.parents or sockets == cwd or cwd in sockets.parents:
         raise SystemExit(f"KernelManager.ip must be in a private folder, not {sockets}.")
     private, inside = _private_socket_dir(info)
-    mem_mb = int(os.environ.get("DGM_GRADE_MEM_MB", DEFAULT_MEM_MB))
-    scratch_mb = int(os.environ.get("DGM_GRADE_SCRATCH_MB", DEFAULT_SCRATCH_MB))
+    mem_mb, scratch_mb = policy.MEM_MB.value(), policy.SCRATCH_MB.value()
     for key in limits.THREAD_ENV:  # one thread each unless the grader's limits wrapper said otherwise
         os.environ.setdefault(key, "1")
     argv = sandboxed_command([sys.executable, "-m", "ipykernel_launcher", *args], files_dir=cwd,

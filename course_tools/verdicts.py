@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from course_tools import markers
+from course_tools import markers, policy
 from dgm_utils.cleanroom import notebook
 from dgm_utils.cleanroom.session import CALL_TIMEOUT_S, Session, run_tests
 
@@ -32,7 +32,7 @@ from dgm_utils.cleanroom.session import CALL_TIMEOUT_S, Session, run_tests
 
 def cell_timeout_s() -> float:
     """Seconds per test call: DGM_CELL_TIMEOUT, the per-cell limit nbgrader's kernel run has too."""
-    return float(os.environ.get("DGM_CELL_TIMEOUT", CALL_TIMEOUT_S))
+    return float(policy.CELL_TIMEOUT_S.value())
 
 
 @dataclass

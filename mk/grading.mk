@@ -3,7 +3,9 @@
 #   make collect   ASSIGNMENT=hw1_foundations ZIP=submissions.zip STUDENTS=students.csv
 #   make autograde ASSIGNMENT=hw1_foundations JOBS=2
 #   make feedback  ASSIGNMENT=hw1_foundations
-#   make export                      # grades.csv (with grading_status, grading_reason, needs_ta)
+#   make export                      # grades.csv (grading_status, grading_reason, needs_ta, lateness) and canvas.csv
+#   make overrides ASSIGNMENT=hw1_foundations [STUDENT=s] [CELL=c]        # the formgrader's overrides of test scores
+#   make reset-overrides ASSIGNMENT=hw1_foundations [STUDENT=s] [CELL=c]  # clear them: autograded scores count
 #   make bundle                      # dist/dgm-lecture1-student.zip
 #
 # autograde runs each student's kernel in bubblewrap (apt-get install -y bubblewrap); NO_SANDBOX=1
@@ -16,8 +18,10 @@ STUDENTS ?=
 WALL ?=
 MEM_MB ?=
 NO_SANDBOX ?=
+STUDENT ?=
+CELL ?=
 
-.PHONY: collect autograde feedback export bundle sandbox-check
+.PHONY: collect autograde feedback export overrides reset-overrides bundle sandbox-check
 
 define need_assignment
 	@test -n "$(ASSIGNMENT)" || { echo "Set ASSIGNMENT=<id>, one of: $$(ls solutions | tr '\n' ' ')"; exit 2; }
@@ -37,8 +41,16 @@ feedback: setup ## per-student feedback HTML without hidden tests, leak-checked 
 	$(need_assignment)
 	$(BIN)/python -m course_tools.feedback $(ASSIGNMENT)
 
-export: setup ## grades.csv: nbgrader export plus grading_status, grading_reason, needs_ta (errored: no score)
+export: setup ## grades.csv: nbgrader export plus grading status, reason, needs_ta, lateness (errored: no score); canvas.csv
 	$(BIN)/python -m course_tools.export
+
+overrides: setup ## list the formgrader's manual scores and extra credit on autograded test cells (ASSIGNMENT=, STUDENT=, CELL=)
+	$(need_assignment)
+	$(BIN)/python -m course_tools.overrides $(ASSIGNMENT) --list $(if $(STUDENT),--student $(STUDENT),) $(if $(CELL),--cell $(CELL),)
+
+reset-overrides: setup ## clear those overrides: the autograded scores count again (ASSIGNMENT=, STUDENT=, CELL=)
+	$(need_assignment)
+	$(BIN)/python -m course_tools.overrides $(ASSIGNMENT) $(if $(STUDENT),--student $(STUDENT),) $(if $(CELL),--cell $(CELL),)
 
 bundle: release ## dist/<course id>-student.zip for students, scanned for leaks
 	$(BIN)/python -m course_tools.bundle

@@ -10,47 +10,22 @@ Save the notebook first: this reads the file, not what your kernel has in memory
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 from pathlib import Path
 
-from . import notebook
-from .session import Session, run_tests
+from .check import is_emptied, run_visible
 
-
-def is_emptied(source: str) -> bool:
-    """A test cell with nothing to run (only a docstring or comments): in a release, a hidden
-    test whose body nbgrader took out. It is graded when you submit, not here."""
-    try:
-        body = ast.parse("\n".join(l for l in source.splitlines() if not l.lstrip().startswith(("%", "!")))).body
-    except SyntaxError:
-        return False
-    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
+__all__ = ["check", "is_emptied", "main"]
 
 
 def check(path: Path, *, progress: bool = True) -> int:
-    nb = notebook.read(path)
-    plan = notebook.plan(nb, nb)
-    hidden = [c for c in plan["tests"] if is_emptied(c.source)]
-    plan["tests"] = [c for c in plan["tests"] if c not in hidden]
-    if not plan["tests"]:
+    result = run_visible(path)
+    if not result.verdicts:
         print(f"{path.name}: no test cells to run", file=sys.stderr)
         return 2
-    with Session(cwd=str(path.resolve().parent)) as session:
-        verdicts = run_tests(session, plan["harness"], [], plan["tests"], plan["contract"],
-                             worker_cells=plan["worker_cells"], progress=False)
-        errors = session.load_errors
-    for cell_id, err in errors.items():
-        print(f"! cell {cell_id} raised {err.get('type')}: {err.get('message', '')[:200]}")
-    got = sum(v.points for v in verdicts)
-    total = sum(v.max_points for v in verdicts)
-    for v in verdicts:
-        mark = "pass" if v.passed else "FAIL"
-        print(f"{mark}  {v.cell:<28} {v.points:g}/{v.max_points:g}  {v.message[:300]}")
-    for c in hidden:
-        print(f"----  {c.id:<28} ?/{c.points:g}  hidden test: graded when you submit")
-    print(f"visible tests: {got:g}/{total:g} points (the hidden tests add more when graded)")
-    return 0 if got == total else 1
+    for line in result.lines():
+        print(line)
+    return 0 if result.passed else 1
 
 
 def main(argv: list[str] | None = None) -> int:

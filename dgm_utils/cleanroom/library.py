@@ -326,6 +326,36 @@ def quiet():
         yield
 
 
+# --- what hidden tests assert, said once: each takes ``what``, the words that open the message --------
+
+
+def expect_float(value: Any, what: str) -> None:
+    """Assert that ``value`` is a float (Python's or NumPy's), not an array, tensor or int."""
+    assert isinstance(value, (float, np.floating)), f"{what}: expected a float, got {type(value).__name__}"
+
+
+def expect_close(got: float, want: float, what: str, *, rel: float = 1e-5) -> None:
+    """Assert ``|got - want| <= rel * (1 + |want|)``: equal up to float round-off of sums."""
+    assert abs(got - want) <= rel * (1 + abs(want)), f"{what}: expected {want:.6g}, got {got:.6g}"
+
+
+def expect_either_ddof(got: float, want: float, n: int, what: str) -> None:
+    """Assert a standard deviation (or error) equal to ``want`` up to the choice of ddof.
+
+    ddof = 0 and ddof = 1 differ by a factor sqrt(n / (n - 1)) < 1 + 1/n: both are right answers.
+    """
+    assert abs(got / want - 1) < 2 / n, f"{what}: expected {want:.6g} (with n = {n}), got {got:.6g}"
+
+
+def moments(values: Any, *, ddof: int) -> tuple[int, float, float]:
+    """(n, mean, standard deviation) of ``values`` by exact sums (math.fsum): a hidden test's reference,
+    computed apart from any library the student's code could use."""
+    vals = [float(v) for v in values]
+    n = len(vals)
+    mean = math.fsum(vals) / n
+    return n, mean, math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - ddof))
+
+
 def exception_name(fn: Callable, *args: Any, **kwargs: Any) -> str | None:
     """The class name of the exception that ``fn(*args, **kwargs)`` raises, or None if it returns.
 

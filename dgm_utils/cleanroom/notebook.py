@@ -41,6 +41,27 @@ def _code(nb: dict) -> list[dict]:
     return [c for c in nb.get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"]
 
 
+def by_id(nb: dict) -> dict[str, str]:
+    """nbgrader grade id -> source of each code cell that has one (a repeated id keeps its first
+    cell, as nbgrader does)."""
+    out: dict[str, str] = {}
+    for c in _code(nb):
+        gid = _nbgrader(c).get("grade_id")
+        if isinstance(gid, str):
+            out.setdefault(gid, _source(c))
+    return out
+
+
+def by_tag(nb: dict) -> dict[str, str]:
+    """Cell tag -> source of the first code cell with that tag (cells nbgrader does not grade, such as a
+    model's configuration, are found by tag)."""
+    out: dict[str, str] = {}
+    for c in _code(nb):
+        for tag in c.get("metadata", {}).get("tags") or []:
+            out.setdefault(tag, _source(c))
+    return out
+
+
 def is_harness(cell: dict) -> bool:
     return HARNESS_TAG in (cell.get("metadata", {}).get("tags") or [])
 

@@ -1,10 +1,12 @@
 """Is each course fact written once, and read from there everywhere else?
 
-- the course id: nbgrader_config.py (course_tools.nbgrader_course.course_id reads it);
-- hw2's checkpoint names: solutions/hw2_autoregressive/collect.json (tests/grading/test_collect.py
-  checks that the notebook's MLP_FILE, RNN_FILE say the same);
+- the course id, what is never released or shipped, the grading limits: course_tools/policy.py
+  (nbgrader_config.py imports it; course_tools.nbgrader_course.course_id reads the config);
+- hw2's checkpoint names, their size cap and pass marks: dgm_utils/scoring.py (the notebook's setup
+  cell and collect.json read them there; tests/hw2/test_contract_facts.py checks the notebook's text);
 - nbgrader's markers: course_tools/markers.py (from nbgrader's own delimiters);
-- the grading limits' defaults: course_tools (the Makefile passes WALL=/MEM_MB= only when given).
+- the grading limits' defaults: course_tools/policy.py (the Makefile passes WALL=/MEM_MB= only when
+  given).
 
 A stray copy in code (course_tools, dgm_utils, tests, benchmarks, the Makefiles) fails here, with
 the file and line. Documentation and records of past runs may name the facts.
@@ -12,17 +14,20 @@ the file and line. Documentation and records of past runs may name the facts.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 
 import pytest
 
+from course_tools import policy
 from course_tools.collect import load_spec
-from course_tools.nbgrader_course import REPO, course_id
+from course_tools.nbgrader_course import REPO, assignment_ids, course_id
 
 CODE = [p for d in ("course_tools", "dgm_utils", "tests", "benchmarks") for p in (REPO / d).rglob("*.py")
-        if "fixtures" not in p.parts] + [REPO / "Makefile", *sorted((REPO / "mk").glob("*.mk"))]
+        if "fixtures" not in p.parts] + [REPO / "nbgrader_config.py", REPO / "Makefile", *sorted((REPO / "mk").glob("*.mk"))]
 HERE = Path(__file__).resolve()
+POLICY = {(REPO / "course_tools" / "policy.py").resolve()}
 
 
 def stray(pattern: str, allowed: set[Path]) -> list[str]:
@@ -37,13 +42,37 @@ def stray(pattern: str, allowed: set[Path]) -> list[str]:
 
 
 def test_course_id_is_written_once():
-    assert not stray(re.escape(course_id()), set()), "\n".join(stray(re.escape(course_id()), set()))
+    found = stray(re.escape(course_id()), POLICY)
+    assert not found, "the course id is written out here; use course_tools.policy.COURSE_ID:\n" + "\n".join(found)
+
+
+def test_never_released_files_are_listed_once():
+    """No line lists two of the weight, database or code suffixes (a list of its own that would drift)."""
+    quoted = "|".join(re.escape(s) for s in policy.NEVER_RELEASED_SUFFIXES)
+    one = rf"""["']\*?({quoted})["']"""
+    found = stray(rf"{one}.*{one}", POLICY)
+    assert not found, "a list of never-released files; use course_tools.policy's:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("assignment", assignment_ids())
+def test_submitted_files_are_not_on_nbgrader_ignore_list(assignment):
+    """nbgrader's ignore list also drops files of a submission: a checkpoint on it never reaches the kernel."""
+    ignored = [f for f in load_spec(REPO, assignment).files
+               if any(fnmatch.fnmatch(f, pattern) for pattern in policy.RELEASE_IGNORE)]
+    assert not ignored, f"{ignored} (collect.json) match course_tools.policy.RELEASE_IGNORE; add the suffix to SUBMITTED_SUFFIXES"
+
+
+def test_limits_are_read_in_one_module():
+    """No module reads a limit's variable with a default of its own."""
+    names = "|".join(re.escape(limit.env) for limit in policy.LIMITS)
+    found = stray(rf"""(environ\.get|getenv)\(\s*["']({names})["']""", POLICY)
+    assert not found, "a limit read with its own default; use course_tools.policy:\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize("name", load_spec(REPO, "hw2_autoregressive").files)
-def test_checkpoint_names_are_read_from_collect_json(name):
-    found = stray(re.escape(name), set())
-    assert not found, f"{name} is written out here; read it from collect.json (load_spec):\n" + "\n".join(found)
+def test_checkpoint_names_are_written_once(name):
+    found = stray(re.escape(name), {(REPO / "dgm_utils" / "scoring.py").resolve()})
+    assert not found, f"{name} is written out here; read dgm_utils.scoring.HW2_CHECKPOINTS:\n" + "\n".join(found)
 
 
 def test_markers_are_parsed_in_one_module():

@@ -35,7 +35,7 @@ def secret_paths(root: Path) -> list[str]:
 
 def _grade(root: Path, listener: socket.socket) -> dict:
     make_course(root)
-    nbgrader(root, "db", "student", "add", ABSENT, env=ag._env())
+    nbgrader(root, "db", "student", "add", ABSENT)
     ctx = {"port": listener.getsockname()[1], "secret_paths": secret_paths(root)}
     grading_corpus.build(root / "assignments" / ASSIGNMENT / "ps0.ipynb", root / "submitted", ASSIGNMENT, ctx)
     return ag.grade_class(root, ASSIGNMENT, 2, env={"DGM_CELL_TIMEOUT": CELL_TIMEOUT_S}, mem_mb=MEM_MB,

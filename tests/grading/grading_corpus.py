@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from course_tools import tamper
-from course_tools.nbgrader_course import REPO, nbgrader, tool_env
+from course_tools.nbgrader_course import REPO, generate
 
 NB = "ps0.ipynb"
 GOOD = 'def square(x):\n    return x * x\n'
@@ -242,5 +242,5 @@ def make_course(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "nbgrader_config.py", dest)
     shutil.copytree(HERE / "fixtures" / "course" / "solutions", dest / "solutions")
-    nbgrader(dest, "generate_assignment", ASSIGNMENT, "--force", env=tool_env())
+    generate(dest, ASSIGNMENT)
     return dest

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from course_tools import bundle
-from course_tools.autograde import _env
-from course_tools.nbgrader_course import REPO, assignment_ids, copy_course, nbgrader
+from course_tools.nbgrader_course import REPO, assignment_ids, copy_course, generate, tool_env
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
@@ -25,7 +24,7 @@ def course(tmp_path_factory):
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / item)
     for a in assignment_ids(root):
         shutil.rmtree(root / "assignments" / a, ignore_errors=True)
-        nbgrader(root, "generate_assignment", a, "--force", env=_env())
+        generate(root, a)
     return root
 
 
@@ -47,17 +46,18 @@ def test_student_zip_is_complete_and_clean(course, tmp_path):
 
 @pytest.mark.slow
 def test_scan_catches_every_kind_of_leak(course, tmp_path):
-    """Can the scan fail? A zip with a solution notebook, weights, a gradebook and a solution line is rejected."""
+    """Can the scan fail? A zip with a solution notebook, weights, a reference folder, a gradebook and a solution line is rejected."""
     a = assignment_ids(course)[0]
     source = (course / "solutions" / a / f"{a}.ipynb").read_text()
     bad = tmp_path / "bad.zip"
     with zipfile.ZipFile(bad, "w") as zf:
         zf.writestr(f"x/solutions/{a}/{a}.ipynb", source)
-        zf.writestr("x/assignments/hw2/reference/model.pt", b"weights")
+        zf.writestr("x/assignments/hw2/model.pt", b"weights")
+        zf.writestr("x/assignments/hw2/reference/notes.txt", b"the reference answers")
         zf.writestr("x/gradebook.db", b"sqlite")
         zf.writestr(f"x/assignments/{a}/{a}.ipynb", source)  # a release that still holds solutions
     problems = "\n".join(bundle.scan(bad, course))
-    for what in ("solutions/*", "*.pt", "gradebook.db", "BEGIN SOLUTION", "solution line"):
+    for what in ("solutions/*", "*.pt", "*/reference/*", "gradebook.db", "BEGIN SOLUTION", "solution line"):
         assert what in problems, f"expected the scan to report {what!r}; it reported:\n{problems}"
 
 
@@ -131,7 +131,7 @@ def test_student_pack_makefile_works_there(course, tmp_path):
         zf.extractall(tmp_path / "unpacked")
     (top,) = (tmp_path / "unpacked").iterdir()
     assert (top / "Makefile").read_bytes() == (REPO / "mk" / "student.mk").read_bytes()
-    env = {**_env(), "DGM_DATA_DIR": os.environ.get("DGM_DATA_DIR", "")}
+    env = {**tool_env(), "DGM_DATA_DIR": os.environ.get("DGM_DATA_DIR", "")}
     helped = subprocess.run(["make", "--no-print-directory", "-C", str(top), "help"], capture_output=True, text=True, env=env, timeout=60)
     targets = sorted(line.split()[0] for line in helped.stdout.splitlines() if line.strip())
     assert helped.returncode == 0 and targets == ["check", "help", "lab", "setup"], (helped.returncode, helped.stdout,

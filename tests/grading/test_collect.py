@@ -13,7 +13,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,8 @@ import pytest
 
 from grading_corpus import ASSIGNMENT, make_course
 from course_tools.collect import collect
-from course_tools.nbgrader_course import REPO, nbgrader, tool_env
+from dgm_utils.scoring import CHECKPOINT_LIMIT_MB, HW2_CHECKPOINT_FILES
+from course_tools.nbgrader_course import REPO, generate, tool_env
 
 slow = pytest.mark.slow
 
@@ -218,20 +218,29 @@ def test_course_collect_json_matches_the_notebooks():
         spec = load_spec(REPO, assignment)
         assert spec.notebooks == (f"{assignment}.ipynb",), spec
     assert load_spec(REPO, "hw1_foundations").files == ()
-    source = "".join("".join(c["source"]) for c in json.loads(
-        (REPO / "solutions" / "hw2_autoregressive" / "hw2_autoregressive.ipynb").read_text())["cells"])
-    limit = float(re.search(r"^CHECKPOINT_LIMIT_MB = ([0-9.]+)$", source, re.M).group(1))
-    files = re.search(r'^MLP_FILE, RNN_FILE = "([^"]+)", "([^"]+)"$', source, re.M).groups()
     spec = load_spec(REPO, "hw2_autoregressive")
-    assert spec.files == files, f"collect.json lists {spec.files}, the notebook loads {files}"
-    assert spec.max_file_mb == limit, f"collect.json caps checkpoints at {spec.max_file_mb} MB, the notebook at {limit}"
+    assert spec.files == HW2_CHECKPOINT_FILES, f"collect.json lists {spec.files}, the notebook loads {HW2_CHECKPOINT_FILES}"
+    assert spec.max_file_mb == CHECKPOINT_LIMIT_MB, (
+        f"collect.json caps checkpoints at {spec.max_file_mb} MB, the notebook at {CHECKPOINT_LIMIT_MB} MB")
+
+
+def test_collect_json_reads_python_values_and_names_a_missing_one(course):
+    """Is "py:module:NAME" read from the module, and a name that does not exist a CollectError saying so?"""
+    from course_tools.collect import CollectError, load_spec
+
+    spec_path = course / "solutions" / ASSIGNMENT / "collect.json"
+    spec_path.write_text(json.dumps({"notebooks": ["ps0.ipynb"], "files": "py:dgm_utils.scoring:HW2_CHECKPOINT_FILES"}))
+    assert load_spec(course, ASSIGNMENT).files == HW2_CHECKPOINT_FILES
+    spec_path.write_text(json.dumps({"notebooks": ["ps0.ipynb"], "files": "py:dgm_utils.scoring:NO_SUCH_NAME"}))
+    with pytest.raises(CollectError, match="NO_SUCH_NAME"):
+        load_spec(course, ASSIGNMENT)
 
 
 @slow
 def test_collect_json_is_not_released(course):
     """Does nbgrader generate_assignment leave collect.json out of the student release?"""
     (course / "solutions" / ASSIGNMENT / "collect.json").write_text('{"notebooks": ["ps0.ipynb"]}')
-    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force", env=tool_env())
+    generate(course, ASSIGNMENT)
     assert (course / "assignments" / ASSIGNMENT / "ps0.ipynb").is_file()
     assert not (course / "assignments" / ASSIGNMENT / "collect.json").exists(), "collect.json was released"
 

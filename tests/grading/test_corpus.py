@@ -19,7 +19,8 @@ import pytest
 import grading_corpus
 from grading_corpus import ABSENT, ASSIGNMENT, CELL_TIMEOUT_S, MEM_MB
 from course_tools import autograde as ag
-from course_tools.nbgrader_course import REPO, scores
+from course_tools.gradebook import scores
+from course_tools.nbgrader_course import tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -29,13 +30,13 @@ def test_outcome(graded_class, student):
     """Does this submission get the status, autograded score and note the corpus states?"""
     _, summary = graded_class
     expected = grading_corpus.CORPUS[student][1]
-    got = summary["students"][student]
-    assert got["status"] == expected.status, (
-        f"{student}: expected status {expected.status!r}, got {got['status']!r} ({got['reason']})")
-    assert got["score"] == expected.score, f"{student}: expected {expected.score} points, got {got['score']}"
-    assert got["needs_manual"] == expected.needs_manual, (
-        f"{student}: expected needs_manual={expected.needs_manual}, got {got['needs_manual']}")
-    text = " ".join([got["reason"], *got["notes"]])
+    got = summary.students[student]
+    assert got.status == expected.status, (
+        f"{student}: expected status {expected.status!r}, got {got.status!r} ({got.reason})")
+    assert got.score == expected.score, f"{student}: expected {expected.score} points, got {got.score}"
+    assert got.needs_manual == expected.needs_manual, (
+        f"{student}: expected needs_manual={expected.needs_manual}, got {got.needs_manual}")
+    text = " ".join([got.reason, *got.notes])
     assert expected.note in text, f"{student}: expected a note containing {expected.note!r}, got {text!r}"
 
 
@@ -46,11 +47,11 @@ def test_summary_counts(graded_class):
     for _, exp in grading_corpus.CORPUS.values():
         want[exp.status] += 1
     want["no-submission"] = 1
-    assert summary["counts"] == want, f"expected counts {want}, got {summary['counts']}"
-    assert summary["no_submission"] == [ABSENT], f"expected [{ABSENT!r}] without submission, got {summary['no_submission']}"
+    assert summary.counts == want, f"expected counts {want}, got {summary.counts}"
+    assert summary.no_submission == [ABSENT], f"expected [{ABSENT!r}] without submission, got {summary.no_submission}"
     errored = {s for s, (_, e) in grading_corpus.CORPUS.items() if e.status != "graded"}
-    assert errored <= set(summary["needs_manual"]), f"errored students missing from needs_manual: {errored - set(summary['needs_manual'])}"
-    assert summary["per_task"]["ps0/test_square_hidden"], "expected a score distribution for the hidden test"
+    assert errored <= set(summary.needs_manual), f"errored students missing from needs_manual: {errored - set(summary.needs_manual)}"
+    assert summary.per_task["ps0/test_square_hidden"], "expected a score distribution for the hidden test"
     md = (root / "exports" / "grading" / ASSIGNMENT / "summary.md").read_text()
     assert "| errored |" in md and "os_exit" in md, f"summary.md lacks the errored row or os_exit:\n{md}"
 
@@ -75,8 +76,8 @@ def test_probes_catch_a_leak_without_sandbox(class_copy):
     summary = ag.grade_class(class_copy, ASSIGNMENT, 2, students=["read_secrets", "network"], force=True,
                              use_sandbox=False, env={"DGM_CELL_TIMEOUT": CELL_TIMEOUT_S}, progress=False)
     for student in ("read_secrets", "network"):
-        got = summary["students"][student]
-        assert got["score"] == 3, f"{student} without sandbox: expected 3 points (leak reached), got {got['score']}"
+        got = summary.students[student]
+        assert got.score == 3, f"{student} without sandbox: expected 3 points (leak reached), got {got.score}"
     assert "LEAKED" in _output_text(class_copy, "read_secrets")
 
 
@@ -92,9 +93,9 @@ def test_wall_limit_times_out_and_kills(class_copy):
     import psutil
     summary = ag.grade_class(class_copy, ASSIGNMENT, 1, students=["infinite_loop"], force=True, wall_s=4,
                              env={"DGM_CELL_TIMEOUT": "60"}, progress=False)
-    got = summary["students"]["infinite_loop"]
-    assert got["status"] == "timed-out", f"expected timed-out, got {got['status']} ({got['reason']})"
-    assert summary["counts"]["timed-out"] == 1, f"expected 1 timed-out in counts, got {summary['counts']}"
+    got = summary.students["infinite_loop"]
+    assert got.status == "timed-out", f"expected timed-out, got {got.status} ({got.reason})"
+    assert summary.counts["timed-out"] == 1, f"expected 1 timed-out in counts, got {summary.counts}"
     time.sleep(1)
     mine = str(class_copy)
     left = []
@@ -126,9 +127,9 @@ def test_clean_room_runs_beside_the_kernel_on_a_slot_of_two_cores(class_copy, on
     nb_path.write_text(json.dumps(nb))
     summary = ag.grade_class(class_copy, ASSIGNMENT, cores if one_core else 1, students=["good"], force=True,
                              env={"DGM_CELL_TIMEOUT": "30"}, mem_mb=MEM_MB, progress=False)
-    got = summary["students"]["good"]
-    assert got["status"] == "graded" and got["score"] == got["max_score"] > 0, (
-        f"expected good graded with full marks, got {got['status']} {got['score']}/{got['max_score']} ({got['reason']})")
+    got = summary.students["good"]
+    assert got.status == "graded" and got.score == got.max_score > 0, (
+        f"expected good graded with full marks, got {got.status} {got.score}/{got.max_score} ({got.reason})")
     log = (class_copy / "exports" / "grading" / ASSIGNMENT / "logs" / "good.log").read_text()
     clean, kernel = log.find("gradejob: clean room ps0.ipynb"), log.find("gradejob: nbgrader autograde exit 0")
     assert clean >= 0 and kernel >= 0, f"expected both lines in the job log, got:\n{log[-2000:]}"
@@ -146,12 +147,12 @@ def test_rerun_is_idempotent(class_copy):
     summary = ag.grade_class(class_copy, ASSIGNMENT, 2, progress=False)
     after = {p.name: p.stat().st_mtime_ns for p in state.glob("*.json")}
     assert after == before, f"expected no record rewritten, changed: {[k for k in after if after[k] != before.get(k)]}"
-    assert summary["counts"] == first["counts"], f"expected {first['counts']}, got {summary['counts']}"
+    assert summary.counts == first["counts"], f"expected {first['counts']}, got {summary.counts}"
 
 
 def test_killed_grader_finishes_on_rerun(class_copy):
     """After the grader is killed mid-run, does a re-run grade the rest and agree with the gradebook?"""
-    env = {**ag._env(), "DGM_CELL_TIMEOUT": CELL_TIMEOUT_S, "PYTHONPATH": str(REPO)}
+    env = tool_env({"DGM_CELL_TIMEOUT": CELL_TIMEOUT_S})
     cmd = [sys.executable, "-m", "course_tools.autograde", ASSIGNMENT, "--root", str(class_copy), "--force",
            "--jobs", "1", "--student", "good", "--student", "wrong", "--mem-mb", str(MEM_MB)]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
@@ -173,7 +174,7 @@ def test_killed_grader_finishes_on_rerun(class_copy):
     assert missing, "expected the kill to leave at least one student without a record"
     summary = ag.grade_class(class_copy, ASSIGNMENT, 2, env={"DGM_CELL_TIMEOUT": CELL_TIMEOUT_S}, progress=False)
     for student, points in (("good", 3), ("wrong", 0)):
-        got = summary["students"][student]
-        assert (got["status"], got["score"]) == ("graded", points), f"{student}: expected graded {points}, got {got}"
+        got = summary.students[student]
+        assert (got.status, got.score) == ("graded", points), f"{student}: expected graded {points}, got {got}"
         in_db = scores(class_copy, ASSIGNMENT, student).code_score
         assert in_db == points, f"{student}: gradebook says {in_db}, expected {points}"

@@ -9,8 +9,7 @@ import re
 import pytest
 
 from grading_corpus import ASSIGNMENT
-from course_tools import feedback
-from course_tools.autograde import _env
+from course_tools import feedback, mathjax
 from course_tools.nbgrader_course import nbgrader
 
 pytestmark = pytest.mark.slow
@@ -27,7 +26,8 @@ def test_feedback_has_no_hidden_test(class_copy):
     assert not leaks, "expected no hidden-test line in feedback, found:\n" + "\n".join(leaks[:10])
     for student in graded:
         held = sorted(p.name for p in (class_copy / "feedback" / student / ASSIGNMENT).iterdir())
-        assert held == ["ps0.html"], f"expected feedback/{student}/ps0/ to hold only ps0.html, it holds {held}"
+        assert held == sorted(["ps0.html", mathjax.FOLDER]), (
+            f"expected feedback/{student}/ps0/ to hold only ps0.html and its MathJax, it holds {held}")
     for page in pages:
         text = page.read_text()
         assert SENTINEL not in text, f"{page}: the hidden assertion message is in the feedback"
@@ -45,7 +45,7 @@ def test_leak_scan_catches_plain_nbgrader_feedback(class_copy):
     # nbgrader's default feedback preprocessors, overriding the course config's redaction.
     plain = json.dumps(["nbgrader.preprocessors.GetGrades", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"])
     nbgrader(class_copy, "generate_feedback", ASSIGNMENT, "--force", "--student", "wrong",
-             f"--GenerateFeedback.preprocessors={plain}", env=_env())
+             f"--GenerateFeedback.preprocessors={plain}")
     leaks = "\n".join(feedback.find_leaks(class_copy, ASSIGNMENT))
     assert "feedback/wrong/ps0/ps0.html: contains a hidden-test line" in leaks, \
         f"expected the scan to find the hidden test in unredacted feedback; it reported:\n{leaks}"

@@ -20,8 +20,7 @@ import pytest
 from nbformat import from_dict
 
 from grading_corpus import ASSIGNMENT, GOOD, NB, _with_solution, make_course
-from course_tools import feedback
-from course_tools.autograde import _env
+from course_tools import feedback, mathjax
 from course_tools.nbgrader_course import REPO, nbgrader
 
 SENTINEL = "HIDDEN_SENTINEL_7Q"  # in the hidden test's assertion message (fixture source)
@@ -38,12 +37,12 @@ def graded_pair(tmp_path_factory) -> Path:
     root = make_course(tmp_path_factory.mktemp("attacks") / "course")
     release = json.loads((root / "assignments" / ASSIGNMENT / NB).read_text())
     for student in STUDENTS:
-        nbgrader(root, "db", "student", "add", student, env=_env())
+        nbgrader(root, "db", "student", "add", student)
         folder = root / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         (folder / NB).write_text(json.dumps(_with_solution(release, GOOD), indent=1))
         (folder / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC")
-        nbgrader(root, "autograde", ASSIGNMENT, "--student", student, "--force", "--create", env=_env())
+        nbgrader(root, "autograde", ASSIGNMENT, "--student", student, "--force", "--create")
     return root
 
 
@@ -71,6 +70,14 @@ def feedback_files(root: Path) -> list[Path]:
         out += [Path(dirpath) / n for n in dirnames + filenames if (Path(dirpath) / n).is_symlink()]
         out += [Path(dirpath) / n for n in filenames if not (Path(dirpath) / n).is_symlink()]
     return out
+
+
+def mathjax_copy(root: Path, path: Path) -> bool:
+    """True for a plain file root/feedback/<student>/<assignment>/mathjax/... that is byte for byte the
+    file of course_tools.mathjax's copy (the MathJax a page loads)."""
+    parts = path.relative_to(root).parts
+    return (len(parts) > 4 and parts[0] == "feedback" and parts[3] == mathjax.FOLDER and path.is_file()
+            and not path.is_symlink() and mathjax.is_copy("/".join(parts[4:]), path.read_bytes()))
 
 
 def body(page: Path) -> str:
@@ -131,10 +138,13 @@ def test_planted_files_and_links_never_reach_feedback(course, tmp_path):
 
     for student in STUDENTS:
         held = sorted(os.listdir(course / "feedback" / student / ASSIGNMENT))
-        assert held == ["ps0.html"], f"expected feedback/{student}/ps0/ to hold only ps0.html, it holds {held}"
+        assert held == sorted(["ps0.html", mathjax.FOLDER]), (
+            f"expected feedback/{student}/ps0/ to hold only ps0.html and its MathJax, it holds {held}")
     total = 0
     for path in feedback_files(course):
         assert not path.is_symlink(), f"{path}: a symlink in feedback/"
+        if mathjax_copy(course, path):
+            continue
         data = path.read_bytes()
         total += len(data)
         for secret in (SENTINEL.encode(), b"SQLite format 3", TA_SECRET.encode(), b"PLANTED_DEEP_FILE"):
@@ -241,7 +251,7 @@ def test_returned_files_only_when_listed_and_plain(course, tmp_path, capsys):
     assert make_feedback(course, "--return", "*.png") == 1, "expected the linked file to fail the run"
     assert "stolen.png is a symbolic link" in capsys.readouterr().err
     held = sorted(os.listdir(course / "feedback" / "attacker" / ASSIGNMENT))
-    assert held == ["plot.png", "ps0.html"], f"expected the page and plot.png only, got {held}"
+    assert held == sorted([mathjax.FOLDER, "plot.png", "ps0.html"]), f"expected the page, its MathJax and plot.png only, got {held}"
     assert feedback.find_leaks(course, ASSIGNMENT, returned=["*.png"]) == []
 
 
@@ -286,6 +296,42 @@ def test_leak_scan_reads_every_file_and_make_feedback_fails(course, capsys):
     assert make_feedback(course, "--student", "classmate") == 1
     err = capsys.readouterr().err
     assert "must NOT be sent" in err and "notes.txt" in err, f"expected the findings printed; stderr:\n{err}"
+
+
+@pytest.mark.slow
+def test_mathjax_copy_travels_with_the_pages_and_is_checked_file_by_file(course, capsys):
+    """Does each feedback folder get the MathJax its page loads (from the lock, not a CDN), and is anything
+    in mathjax/ that is not byte for byte that copy (an edited file, an added one, a link) still a finding?"""
+    assert make_feedback(course) == 0, f"expected clean feedback; stderr:\n{capsys.readouterr().err}"
+    folder = course / "feedback" / "attacker" / ASSIGNMENT
+    page = (folder / "ps0.html").read_text()
+    assert f'<script src="{mathjax.src("feedback")}"></script>' in page, "expected the page to load the MathJax beside it"
+    assert "cdnjs" not in page, "expected no CDN address in the page"
+    copy = {p.relative_to(folder / mathjax.FOLDER).as_posix(): p.read_bytes()
+            for p in (folder / mathjax.FOLDER).rglob("*") if p.is_file()}
+    assert copy == mathjax.feedback_files(), "expected mathjax/ to hold exactly course_tools.mathjax's copy"
+    assert feedback.find_leaks(course, ASSIGNMENT) == []
+
+    hidden = sorted(feedback.hidden_lines(course / "solutions" / ASSIGNMENT))
+    with open(folder / mathjax.FOLDER / "MathJax.js", "a") as fh:
+        fh.write("\n// " + hidden[0] + "\n")
+    (folder / mathjax.FOLDER / "config" / "extra.js").write_text("\n".join(hidden))
+    (folder / mathjax.FOLDER / "jax" / "page.html").write_text("<html><body><script>alert(1)</script></body></html>")
+    (folder / mathjax.FOLDER / "fonts" / "gradebook.woff").symlink_to(course / "gradebook.db")
+    (course / "feedback" / "attacker" / mathjax.FOLDER).mkdir()
+    (course / "feedback" / "attacker" / mathjax.FOLDER / "MathJax.js").write_bytes(mathjax.feedback_files()["MathJax.js"])
+    leaks = "\n".join(feedback.find_leaks(course, ASSIGNMENT))
+    expected = {
+        "feedback/attacker/ps0/mathjax/MathJax.js: not a feedback page": "an edited MathJax file",
+        "feedback/attacker/ps0/mathjax/MathJax.js: contains a hidden-test line": "the hidden line written into it",
+        "feedback/attacker/ps0/mathjax/config/extra.js: contains a hidden-test line": "an added file",
+        "feedback/attacker/ps0/mathjax/jax/page.html: contains a <script> tag": "an added page with a script",
+        "feedback/attacker/ps0/mathjax/fonts/gradebook.woff: is a symbolic link": "a link",
+        "feedback/attacker/mathjax/MathJax.js: not a feedback page": "a true copy in the wrong folder",
+    }
+    for needle, what in expected.items():
+        assert needle in leaks, f"expected the scan to report {what} ({needle!r}); it reported:\n{leaks}"
+    assert "feedback/classmate/" not in leaks, f"expected the classmate's untouched copy not reported:\n{leaks}"
 
 
 # --- the sanitiser on its own (no nbgrader) --------------------------------------------------

@@ -34,7 +34,8 @@ import pytest
 
 import grading_corpus
 from course_tools import limits
-from course_tools.nbgrader_course import REPO, nbgrader, scores, tool_env
+from course_tools.gradebook import scores
+from course_tools.nbgrader_course import REPO, nbgrader, tool_env
 
 SANDBOX_FILE = Path(os.environ.get("DGM_TEST_SANDBOX_FILE") or REPO / "course_tools" / "sandbox.py").resolve()
 NBGRADER_CONFIG = Path(os.environ.get("DGM_TEST_NBGRADER_CONFIG") or REPO / "nbgrader_config.py").resolve()

@@ -55,8 +55,7 @@ def _source_nb() -> dict:
 @functools.cache
 def _cells() -> dict[str, str]:
     """grade_id -> source of every code cell of the source notebook (read once)."""
-    return {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
-            for c in _source_nb()["cells"] if c["cell_type"] == "code"}
+    return notebook.by_id(_source_nb())
 
 
 def reference_source(grade_id: str) -> str:
@@ -64,13 +63,9 @@ def reference_source(grade_id: str) -> str:
     return _cells()[grade_id]
 
 
-def swap(grade_id: str, *edits: tuple[str, str]) -> tuple[str, str]:
-    """(grade_id, reference code with each (old, new) edit applied once); a stale `old` is an error."""
-    code = reference_source(grade_id)
-    for old, new in edits:
-        assert code.count(old) == 1, f"{grade_id}: expected {old!r} once in the reference, found {code.count(old)}"
-        code = code.replace(old, new)
-    return grade_id, code
+def swap(grade_id: str, *edits: tuple[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """(grade_id, the (old, new) edits of its reference code): applied when a test reads Wrong.code."""
+    return grade_id, edits
 
 
 # ----------------------------------------------------------------------------------- the clauses
@@ -225,10 +220,20 @@ class Wrong:
     clause: str
     description: str
     cell: str  # the solution cell replaced
-    code: str
+    edits: tuple[tuple[str, str], ...]  # (old, new) edits of its reference code, each old in it once
+
+    @property
+    def code(self) -> str:
+        """The reference code of ``cell`` with the edits applied; a stale ``old`` fails the test that reads it
+        (not the collection of the whole module)."""
+        code = reference_source(self.cell)
+        for old, new in self.edits:
+            assert code.count(old) == 1, f"{self.cell}: expected {old!r} once in the reference, found {code.count(old)}"
+            code = code.replace(old, new)
+        return code
 
 
-def W(clause: str, description: str, variant: tuple[str, str]) -> Wrong:
+def W(clause: str, description: str, variant: tuple[str, tuple[tuple[str, str], ...]]) -> Wrong:
     return Wrong(clause, description, *variant)
 
 
@@ -437,8 +442,7 @@ WRONG = [
                        "        log_q = torch.distributions.Normal(mu, torch.exp(log_sigma)).log_prob(x.detach())\n"
                        "        weight = (log_q - log_pi(x)).detach()\n        loss = ((weight - weight.mean()) * log_q).mean()\n"))),
     W("rev.start", "reverse-KL fit hard-coded to the visible target's mode",
-      ("t5_fits", reference_source("t5_fits").replace(
-          "    device = get_device() if device is None", "    return 2.0, 0.6\n    device = get_device() if device is None"))),
+      swap("t5_fits", ("    device = get_device() if device is None", "    return 2.0, 0.6\n    device = get_device() if device is None"))),
     W("rev.start", "mu0 ignored: always 0.5", swap("t5_fits", ("torch.tensor(float(mu0)", "torch.tensor(0.5"))),
     W("rev.start", "log_sigma0 ignored: starts at sigma = 1", swap("t5_fits", ("torch.tensor(float(log_sigma0)", "torch.tensor(0.0"))),
     W("rev.sigma", "returns log sigma", swap("t5_fits", ("float(torch.exp(log_sigma.detach()))", "float(log_sigma.detach())"))),
@@ -798,9 +802,7 @@ def test_release_stubs_get_no_points(mnist_dir):
     """
     if not RELEASE.is_file():
         pytest.skip(f"no release at {RELEASE} (nbgrader generate_assignment hw1_foundations)")
-    release = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
-               for c in json.loads(RELEASE.read_text(encoding="utf-8"))["cells"]
-               if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution")}
+    release = {gid: cell.source for gid, cell in notebook.solution_cells(notebook.read(RELEASE)).items()}
     assert release.keys() == set(notebook.solution_cells(_source_nb()))
     scores = grade_variant(SOURCE, release, env=_worker_env(), timeout=120)
     assert scores.total == (0.0, 29.0), f"the release stubs scored {scores.total}: {dict(scores)}"

@@ -7,18 +7,17 @@ longer holds the lines, so a variant cannot silently become the solution). Used 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from dgm_utils.cleanroom import notebook
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "solutions" / "hw2_autoregressive" / "hw2_autoregressive.ipynb"
 
 
 def solution_source(grade_id: str) -> str:
-    for cell in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
-            return "".join(cell["source"])
-    raise KeyError(grade_id)
+    """The source of the code cell ``grade_id`` of the solution notebook."""
+    return notebook.by_id(notebook.read(NOTEBOOK))[grade_id]
 
 
 def edit(grade_id: str, *pairs: tuple[str, str]) -> str:

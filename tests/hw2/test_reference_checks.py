@@ -16,14 +16,14 @@ import torch
 
 from course_tools.collect import load_spec
 from dgm_utils.data import load_mnist
-from dgm_utils.scoring import (CALIBRATION_Z_MAX, MEMORISATION_MARGIN, MEMORISATION_Z, MemorisationError,
-                               SamplerError, graded_nll, load_checkpoint, sampler_calibration)
+from dgm_utils.scoring import (CALIBRATION_Z_MAX, CHECKPOINT_LIMIT_MB, HW2_CHECKPOINTS, HW2_PASS_MARKS,
+                               MEMORISATION_MARGIN, MEMORISATION_Z, MemorisationError, SamplerError, graded_nll,
+                               load_checkpoint, sampler_calibration)
 from hw2_variants import (NOTEBOOK, REPO, mlp_feeds_probabilities, mlp_pastes_prefix, mlp_window_off_by_one,
                           rnn_drops_state, rnn_feeds_probabilities, rnn_pastes_prefix, solution_source)
 
 REFERENCE = NOTEBOOK.parent / "reference"
 FINE_TUNED_RNN = Path(__file__).resolve().parent / "fixtures" / "rnn_finetuned_on_test.bin"
-PASS_MARKS = {"MarkovMLP": 0.110, "PixelLSTM": 0.090}  # nats/dim, the setup cell's MLP_PASS_MARK, RNN_PASS_MARK
 SCORED_SEED = 2024  # graded_nll's draw that the fine-tuned fixture was tuned on (its record's scored_seed)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -42,9 +42,8 @@ def _namespace(mlp_source: str | None = None, rnn_source: str | None = None) -> 
 
 
 def _trained(namespace: dict, cls: str) -> torch.nn.Module:
-    config, file_name = {"MarkovMLP": ("MLP_CONFIG", "MLP_FILE"), "PixelLSTM": ("RNN_CONFIG", "RNN_FILE")}[cls]
-    model = namespace[cls](**namespace[config])
-    return load_checkpoint(model, REFERENCE / namespace[file_name], max_mb=2).eval()
+    model = namespace[cls](**namespace[{"MarkovMLP": "MLP_CONFIG", "PixelLSTM": "RNN_CONFIG"}[cls]])
+    return load_checkpoint(model, REFERENCE / HW2_CHECKPOINTS[cls], max_mb=CHECKPOINT_LIMIT_MB).eval()
 
 
 def _prefixes(seed: int, n: int = 64) -> torch.Tensor:
@@ -126,7 +125,7 @@ def test_an_untrained_model_would_not_show_a_wrong_sampler(mnist_dir):
 def test_references_pass_graded_nll_with_room(solution, cls):
     """Do the references pass graded_nll below their marks, their memorisation gap far from the flag?"""
     report = graded_nll(_trained(solution, cls), seed=SCORED_SEED)
-    assert report.test_nll < PASS_MARKS[cls] / 1.05, f"{cls}: {report.test_nll:.4f} nats/dim"
+    assert report.test_nll < HW2_PASS_MARKS[cls] / 1.05, f"{cls}: {report.test_nll:.4f} nats/dim"
     assert abs(report.test_nll - report.train_nll) < 0.003, report
     z = report.memorisation_gap / report.memorisation_se
     assert report.memorisation_gap > -MEMORISATION_MARGIN / 2 and z > -MEMORISATION_Z / 2, (

@@ -1,16 +1,16 @@
 """Do hw2's reference checkpoints stay with the instructors, small, and out of the release?
 
 The reference checkpoints live in solutions/hw2_autoregressive/reference/. nbgrader's ignore list
-(``reference``, ``*.pt``) keeps them out of the release; a student submits checkpoints of their own
-under the names the notebook saves (``*.bin``, which nbgrader does copy from a submission).
+(``reference``: course_tools.policy.RELEASE_IGNORE) keeps them out of the release; a student submits
+checkpoints of their own under the names the notebook saves (``*.bin``, which nbgrader must copy from
+a submission, so not on that list: policy.SUBMITTED_SUFFIXES).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
+from course_tools import policy
 from course_tools.collect import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ CHECKPOINTS = load_spec(REPO, ASSIGNMENT).files  # collect.json (tests/grading/t
 CHECKPOINT_LIMIT_MB = load_spec(REPO, ASSIGNMENT).max_file_mb
 REFERENCE_BUDGET_MB = 5.0  # all committed reference weights together
 
-WEIGHT_SUFFIXES = {".bin", ".pt", ".pth", ".ckpt", ".safetensors"}
+WEIGHT_SUFFIXES = policy.WEIGHT_SUFFIXES
 
 
 def test_reference_checkpoints_are_committed_and_small():

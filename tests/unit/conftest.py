@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dgm_utils import data
-from unit_fakes import FakeMnist, Mirror, closed_port_url, require_real_mnist
+from unit_fakes import FakeMnist, Mirror, closed_port_url
 
 
 @pytest.fixture(autouse=True)
@@ -37,12 +37,6 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def real_mnist_dir() -> Path:
-    """The folder of the four verified real MNIST files (skip, or fail under CI=true, when absent)."""
-    return require_real_mnist()
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from unit_fakes import MNIST_NAMES, closed_port_url, gz, idx_bytes, md5, require_real_mnist
+from real_mnist import require_real_mnist
+from unit_fakes import MNIST_NAMES, closed_port_url, gz, idx_bytes, md5
 from dgm_utils import data
 from dgm_utils.data import DataUnavailableError, load_mnist, load_mnist_labels, make_loader
 
@@ -57,16 +58,16 @@ def test_missing_real_data_skips_but_fails_under_ci(fake_mnist, mirror, monkeypa
     assert mirror.requests == [], f"expected no download attempt, got {mirror.requests}"
 
 
-def test_real_files_have_the_published_md5s(real_mnist_dir):
+def test_real_files_have_the_published_md5s(mnist_dir):
     """Do the four real files, and the registry, carry the published MNIST md5s?"""
     assert data.MNIST_FILES == PUBLISHED_MD5, "expected the registry to list exactly the published md5s"
     for name, expected in PUBLISHED_MD5.items():
-        got = data.md5sum(real_mnist_dir / name)
-        assert got == expected, f"{real_mnist_dir / name}: expected md5 {expected}, got {got}"
+        got = data.md5sum(mnist_dir / name)
+        assert got == expected, f"{mnist_dir / name}: expected md5 {expected}, got {got}"
 
 
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_real_shapes_dtypes_and_ranges(real_mnist_dir, split):
+def test_real_shapes_dtypes_and_ranges(mnist_dir, split):
     """Does load_mnist give the documented shape, dtype and values for each binarisation?"""
     n = SIZES[split]
     raw = load_mnist(split, binarize=None, limit=None)
@@ -83,19 +84,19 @@ def test_real_shapes_dtypes_and_ranges(real_mnist_dir, split):
         assert 0.10 < density < 0.16, f"{binarize}: expected ~13% ones, got {density:.3f}"
 
 
-def test_real_raster_order(real_mnist_dir):
+def test_real_raster_order(mnist_dir):
     """Is flatten=True the row-by-row reshape of the image, in the byte order of the IDX file?"""
     images = load_mnist("test", binarize=None, limit=None)
     flat = load_mnist("test", binarize=None, limit=None, flatten=True)
     torch.testing.assert_close(flat, images.reshape(len(images), 784), rtol=0, atol=0)
-    file_bytes = _raw_idx_images(real_mnist_dir / "t10k-images-idx3-ubyte.gz").reshape(-1, 784)
+    file_bytes = _raw_idx_images(mnist_dir / "t10k-images-idx3-ubyte.gz").reshape(-1, 784)
     for i in (0, 1, 9999):
         assert np.array_equal(flat[i].numpy(), file_bytes[i]), f"image {i}: not the file's bytes in raster order"
     # and the (1, 28, 28) image is those bytes row by row: (H, W), not (W, H)
     assert np.array_equal(images[0, 0].numpy(), file_bytes[0].reshape(28, 28)), "expected (H, W) = rows first"
 
 
-def test_real_threshold_is_half(real_mnist_dir):
+def test_real_threshold_is_half(mnist_dir):
     """Is 'threshold' exactly grey/255 > 0.5, i.e. grey >= 128, on every test pixel?"""
     raw = load_mnist("test", binarize=None, limit=None)
     x = load_mnist("test", binarize="threshold", limit=None)
@@ -104,7 +105,7 @@ def test_real_threshold_is_half(real_mnist_dir):
     assert mismatches == 0, f"expected x == (grey >= 128) everywhere, {mismatches} pixels differ"
 
 
-def test_real_stochastic_is_fixed_per_image(real_mnist_dir):
+def test_real_stochastic_is_fixed_per_image(mnist_dir):
     """Does image i get the same stochastic draw whatever the limit and the global RNG state?"""
     torch.manual_seed(1)
     full = load_mnist("test", binarize="stochastic", seed=0, limit=None)
@@ -118,7 +119,7 @@ def test_real_stochastic_is_fixed_per_image(real_mnist_dir):
     assert frac > 0.01, f"expected seeds 0 and 1 to differ on many pixels, got {frac:.4%}"
 
 
-def test_real_stochastic_matches_grey_levels(real_mnist_dir):
+def test_real_stochastic_matches_grey_levels(mnist_dir):
     """Is each pixel Bernoulli(grey/255): 0 and 255 deterministic, frequencies within 5 standard errors?"""
     raw = load_mnist("test", binarize=None, limit=None).reshape(-1).long()
     x = load_mnist("test", binarize="stochastic", seed=0, limit=None).reshape(-1)
@@ -137,7 +138,7 @@ def test_real_stochastic_matches_grey_levels(real_mnist_dir):
         )
 
 
-def test_real_labels(real_mnist_dir):
+def test_real_labels(mnist_dir):
     """Are the labels int64 (N,), with the standard first labels and digit counts?"""
     for split, counts in (("train", TRAIN_COUNTS), ("test", TEST_COUNTS)):
         y = load_mnist_labels(split, limit=None)
@@ -149,7 +150,7 @@ def test_real_labels(real_mnist_dir):
 
 
 @pytest.mark.parametrize("fast", [False, True])
-def test_real_fast_mode_limits(real_mnist_dir, monkeypatch, fast):
+def test_real_fast_mode_limits(mnist_dir, monkeypatch, fast):
     """Does limit='auto' keep 2000/1000 images in fast mode and all otherwise, and do explicit limits win?"""
     if fast:
         monkeypatch.setenv("DGM_FAST", "1")
@@ -401,7 +402,7 @@ def test_download_disabled_makes_no_request(fake_mnist, mirror, monkeypatch):
 
 def test_unknown_dataset_or_file_is_a_key_error(fake_mnist):
     """Do an unknown data set or file raise KeyError listing what is registered?"""
-    with pytest.raises(KeyError, match="registered: \\['mnist'\\]"):
+    with pytest.raises(KeyError, match="registered: \\['lecture_checkpoints', 'mnist'\\]"):
         data.fetch_file("cifar10", "data_batch_1")
     with pytest.raises(KeyError, match="registered"):
         data.fetch("cifar10")
