@@ -240,9 +240,11 @@ def stop_lab(server: LabServer) -> None:
 
 
 def make_course_copy(dest: Path) -> Path:
-    """Copy what JupyterLab shows (config, solutions/, assignments/, lectures/) and what ``make lab``
-    reads (the Makefile, mk/, the files setup depends on) into ``dest``."""
-    return copy_course(dest, items=(*COURSE_ITEMS, "lectures", "Makefile", "mk", "requirements.lock", "pyproject.toml"))
+    """Copy what JupyterLab shows (config, solutions/, assignments/, lectures/), what ``make lab``
+    reads (the Makefile, mk/, the files setup depends on) and what nbgrader_config.py imports
+    (course_tools/: the course's policy, output caps and feedback) into ``dest``."""
+    return copy_course(dest, items=(*COURSE_ITEMS, "course_tools", "lectures", "Makefile", "mk", "requirements.lock",
+                                    "pyproject.toml"))
 
 
 @contextlib.contextmanager

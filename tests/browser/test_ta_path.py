@@ -8,18 +8,24 @@ Run: ``DGM_FAST=1 .venv/bin/python -m pytest -m browser tests/browser/test_ta_pa
 from __future__ import annotations
 
 import pytest
-from lab_harness import REPO, make_course_copy, nbgrader_meta, require, running_lab
+from lab_harness import REPO, make_course_copy, make_in_copy, nbgrader_meta, require, running_lab
 
-from course_tools.nbgrader_course import autograde, generate, scores, submit
+from course_tools.gradebook import opened, scores
+from course_tools.nbgrader_course import autograde, generate, submit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 ASSIGNMENTS = ("hw1_foundations", "hw2_autoregressive")
 GRADED = "hw1_foundations"
 STUDENT = "student_a"
-# nbgrader 0.9.6's submission page asks cdnjs for MathJax; the page works without it (the math of a
-# written answer then shows as TeX). Any other request off this machine is a defect.
-KNOWN_OFF_LOOPBACK = ("https://cdnjs.cloudflare.com/ajax/libs/mathjax/",)
+MATHJAX_TIMEOUT_MS = 60_000  # MathJax typesets a page in seconds; offline a CDN copy never arrives
+# MathJax 2 has typeset the page: it found formulas (each becomes a script of type math/tex) and put its
+# output (.MathJax, .MathJax_Display; .MathJax_Preview while it works) before every one of them.
+MATHJAX_DONE = """() => { const found = [...document.querySelectorAll('script[type^="math/tex"]')];
+    return found.length > 0 && found.every(s => { const out = s.previousElementSibling;
+        return out && /\\bMathJax(_Display)?\\b/.test(out.className) && !/MathJax_Preview/.test(out.className); }); }"""
+# TeX that MathJax left as text: a $...$ pair in what the reader sees.
+RAW_TEX = r"\$[^$\n]+\$"
 
 
 def written_answers(notebook) -> list[str]:
@@ -115,5 +121,80 @@ def test_ta_sees_assignments_score_and_written_answer(ta_lab, steps):
             f"expected the gradebook to hold {max_points} points for {written[0]} after 'Full credit', "
             f"it holds {points}")
 
-    off = [u for u in steps.off_loopback() if not u.startswith(KNOWN_OFF_LOOPBACK)]
+    off = steps.off_loopback()
     assert not off, f"expected the formgrader to stay on this machine, it requested {off}"
+
+
+def wait_for_mathjax(page, steps, where: str) -> None:
+    """Wait until MathJax has typeset ``page``; fail saying what it asked for when it never does."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        page.wait_for_function(MATHJAX_DONE, timeout=MATHJAX_TIMEOUT_MS)
+    except PlaywrightTimeoutError:
+        mathjax = sorted({u for u in steps.requests if "mathjax" in u.lower()})
+        raise AssertionError(f"expected MathJax to typeset {where} within {MATHJAX_TIMEOUT_MS / 1000:g} s; it did "
+                             f"not (MathJax loaded: {page.evaluate('() => !!window.MathJax')}; MathJax requests: "
+                             f"{mathjax}; refused off this machine: {steps.off_loopback()})") from None
+
+
+def raw_tex(page, selector: str) -> list[str]:
+    """The $...$ pairs left as plain text in the elements ``selector`` matches."""
+    return page.evaluate(
+        "([sel, pattern]) => [...document.querySelectorAll(sel)].flatMap("
+        "  el => el.innerText.match(new RegExp(pattern, 'g')) || [])", [selector, RAW_TEX])
+
+
+def math_answers(source_nb) -> dict[str, str]:
+    """Grade id -> source of the written answers of a source notebook that hold a formula ($...$)."""
+    import nbformat
+
+    answers = {nbgrader_meta(c)["grade_id"]: c.source for c in nbformat.read(source_nb, as_version=4).cells
+               if c.cell_type == "markdown" and nbgrader_meta(c).get("grade") and "$" in c.source}
+    assert answers, f"expected a written answer with a formula ($...$) in {source_nb.name}, found none"
+    return answers
+
+
+def test_formgrader_renders_maths_offline(ta_lab, steps):
+    """With every request off this machine refused, does the formula of a written answer render as MathJax
+    output in the formgrader's submission view?"""
+    root, page = ta_lab.root, steps.page
+    source_nb = sorted((root / "solutions" / GRADED).glob("*.ipynb"))[0]
+    grade_id = sorted(math_answers(source_nb))[0]
+    with opened(root) as gb:
+        submission_id = gb.find_submission_notebook(source_nb.stem, GRADED, STUDENT).id
+
+    with steps(f"open the submission view and read written answer {grade_id}"):
+        page.goto(ta_lab.url("formgrader"), wait_until="domcontentloaded")  # logs in, as the TA's first visit does
+        page.goto(f"{ta_lab.base}/formgrader/submissions/{submission_id}/", wait_until="load")
+        wait_for_mathjax(page, steps, "the formgrader's submission view")
+        answer = page.locator(".nbgrader_cell").filter(has=page.locator(f"input.score#{grade_id}"))
+        answer.scroll_into_view_if_needed()
+        assert answer.locator(".MathJax").count() > 0, f"expected MathJax output in written answer {grade_id}, found none"
+        left = raw_tex(page, ".nbgrader_cell .text_cell_render")
+        assert not left, f"expected every formula of the submission view typeset, these are raw TeX: {left[:5]}"
+
+    off = steps.off_loopback()
+    assert not off, f"expected the submission view to stay on this machine, it requested {off}"
+
+
+def test_feedback_page_renders_maths_offline(ta_lab, steps):
+    """After `make feedback`, does the student's feedback page, opened as a file with every request off this
+    machine refused, render its formulas as MathJax output?"""
+    root, page = ta_lab.root, steps.page
+    source_nb = sorted((root / "solutions" / GRADED).glob("*.ipynb"))[0]
+    answers = math_answers(source_nb)
+
+    with steps("make feedback, then open the student's feedback page as a file"):
+        make_in_copy(root, "feedback", f"ASSIGNMENT={GRADED}")
+        feedback_page = root / "feedback" / STUDENT / GRADED / f"{source_nb.stem}.html"
+        assert feedback_page.is_file(), f"expected make feedback to write {feedback_page}"
+        page.goto(feedback_page.as_uri(), wait_until="load")
+        wait_for_mathjax(page, steps, f"the feedback page {feedback_page.name}")
+        typeset = page.locator(".MathJax").count()
+        assert typeset >= len(answers), f"expected MathJax output in the feedback page, found {typeset} formulas"
+        left = raw_tex(page, ".text_cell_render")
+        assert not left, f"expected every formula of the feedback page typeset, these are raw TeX: {left[:5]}"
+
+    off = steps.off_loopback()
+    assert not off, f"expected the feedback page to stay on this machine, it requested {off}"
