@@ -18,7 +18,7 @@ test: setup ## run the whole test suite (unit tests, nbgrader round trips, noteb
 
 lock: ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet ".[course,dev]"
+	.lock-venv/bin/pip install --quiet ".[course,dev,hub]"
 	{ echo "# Exact versions for .venv/ and environment.yml. Regenerate with: make lock"; \
 	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^dgm-utils' | sed -E 's/^torch==([0-9.]+)\+[a-z0-9]+$$/torch==\1/'; \
 	} > requirements.lock
@@ -27,7 +27,7 @@ lock: ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 # Each later feature adds its targets in a file of its own under mk/.
 -include $(filter-out mk/student.mk,$(wildcard mk/*.mk))
 
-release: setup ## generate every assignment from solutions/ into assignments/, and release it to the course's exchange (nbgrader)
+release: setup ## generate every assignment from solutions/ into assignments/, release it to the course's exchange, and record nbgrader_config.py's due dates (nbgrader)
 	@mkdir -p .exchange
 	@for a in $$(ls -d solutions/*/ | xargs -n1 basename); do \
 	  echo "--- generate_assignment $$a"; \
@@ -35,3 +35,4 @@ release: setup ## generate every assignment from solutions/ into assignments/, a
 	  echo "--- release_assignment $$a (the Assignments tab of make lab lists it)"; \
 	  $(BIN)/nbgrader release_assignment "$$a" --force || exit 1; \
 	done
+	$(BIN)/python -m course_tools.duedates

@@ -6,6 +6,7 @@ corrupt. A corrupt file is never used: it is replaced, or an error says what to 
 
     >>> from dgm_utils.data import load_mnist
     >>> x = load_mnist("train", binarize="threshold")   # float32 {0, 1}, (60000, 1, 28, 28)
+    >>> torch.load(lecture_checkpoint("pixel_rnn.pt"))   # lecture 04's demo model, beside it or downloaded
 
 ``DGM_DATA_DIR`` may point at the data root (files under ``<root>/mnist/``) or straight at a
 folder that holds the four MNIST ``.gz`` files, such as a shared read-only copy.
@@ -45,11 +46,28 @@ class ChecksumError(RuntimeError):
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A data set: its files with their md5s, and the mirrors that serve them (tried in order)."""
+    """A data set: its files with their md5s, and the mirrors that serve them (tried in order).
+
+    ``repo_path``: a folder of the course repository that also serves the files, from GitHub at the
+    pinned tag of the installed package (dgm_utils.meta), tried after ``mirrors``.
+    """
 
     name: str
     files: dict[str, str]  # file name -> md5
     mirrors: tuple[str, ...]
+    repo_path: str | None = None
+
+    def urls(self) -> tuple[str, ...]:
+        """Every mirror, each a URL prefix of the file names (resolved now, not at import)."""
+        if self.repo_path is None:
+            return self.mirrors
+        from .meta import MetadataError, installed
+
+        try:
+            repository = installed().raw_url(self.repo_path.rstrip("/") + "/")
+        except MetadataError:
+            return self.mirrors  # not installed: fetch_file's error names the files to fetch by hand
+        return (*self.mirrors, repository)
 
 
 MNIST_FILES = {
@@ -69,7 +87,20 @@ DATASETS: dict[str, DatasetSpec] = {
             "http://yann.lecun.com/exdb/mnist/",
         ),
     ),
+    # Lecture 04's trained demo models (lectures/checkpoints/, made by the notebook in full mode). Beside
+    # the notebook in the checkout; elsewhere (Colab) downloaded from the repository at the pinned tag.
+    # After retraining them, put their new md5s here (tests/unit/test_data.py compares) and tag a release.
+    "lecture_checkpoints": DatasetSpec(
+        name="lecture_checkpoints",
+        files={
+            "markov_mlp.pt": "f9f2532f2f675f89c5136cd5fe61fce8",
+            "pixel_rnn.pt": "e43dd0149cdf638d4bd4e019e3f685f8",
+        },
+        mirrors=(),
+        repo_path="lectures/checkpoints",
+    ),
 }
+LECTURE_CHECKPOINT_DIR = "checkpoints"  # the folder beside lecture 04 (lectures/checkpoints/ in the repository)
 
 _SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 
@@ -152,7 +183,7 @@ def fetch_file(dataset: str, file_name: str, *, download: bool = True, timeout: 
     target = candidates[0]
     errors: list[str] = [f"{p}: md5 mismatch (corrupt or partial file)" for p in corrupt]
     if download:
-        for mirror in spec.mirrors:
+        for mirror in spec.urls():
             try:
                 _download(mirror + file_name, target, md5, timeout)
             except (OSError, urllib.error.URLError, ChecksumError) as exc:
@@ -186,6 +217,30 @@ def _verified(path: Path, md5: str) -> bool:
     if key not in _VERIFIED:
         _VERIFIED[key] = md5sum(path) == md5
     return _VERIFIED[key]
+
+
+def lecture_checkpoint(name: str, folder: str | Path = LECTURE_CHECKPOINT_DIR, *, download: bool = True) -> Path | None:
+    """The path of lecture 04's checkpoint ``name`` (e.g. "pixel_rnn.pt") for ``torch.load``, or None.
+
+    - ``folder`` (default ``checkpoints``, beside the notebook) exists: it is the instructor's copy
+      (the repository's lectures/checkpoints/). Its file is used as it is, and a missing one gives
+      None: the notebook trains and saves it (full mode), as docs/instructor.md describes.
+    - no such folder (a notebook opened alone, e.g. in Colab): a copy verified by md5 from the cache
+      (``DGM_DATA_DIR``), downloaded on first use from the course repository at the pinned tag.
+
+    Raises:
+        KeyError: ``name`` is not one of the lecture's checkpoints.
+        DataUnavailableError: no folder, no valid cached copy, and no download possible (offline);
+            the message says which files to fetch by hand.
+    """
+    spec = DATASETS["lecture_checkpoints"]
+    if name not in spec.files:
+        raise KeyError(f"{name!r} is not a lecture checkpoint; they are {sorted(spec.files)}")
+    folder = Path(folder)
+    if folder.is_dir():
+        path = folder / name
+        return path if path.is_file() else None
+    return fetch_file("lecture_checkpoints", name, download=download)
 
 
 def fetch(dataset: str, *, download: bool = True) -> dict[str, Path]:

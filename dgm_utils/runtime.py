@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from typing import TypeVar
 
 import numpy as np
@@ -25,6 +26,10 @@ import torch
 T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
+
+# When this process first imported dgm_utils (a notebook's setup cell, early in a Run All): a notebook
+# saved before then cannot show this kernel's run (dgm_utils.submit checks it). Only a clock read.
+IMPORTED_AT = time.time()
 
 
 def get_device(prefer: str | None = None) -> torch.device:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from typing import Any, Literal, TypedDict
 
@@ -162,6 +163,7 @@ def train(
     max_steps_per_epoch: int | None = None,
     lr_schedule: Literal["constant", "cosine"] = "constant",
     progress: bool = True,
+    cpu_threads: int | Literal["auto"] | None = "auto",
 ) -> History:
     """Train ``model`` by maximum likelihood with Adam (or ``optimizer``); return the history.
 
@@ -175,6 +177,14 @@ def train(
         max_steps_per_epoch: stop each epoch after this many batches.
         lr_schedule: "constant", or "cosine": the learning rate falls from ``lr`` to 0 along a
             half cosine over all the steps of the run (the fast-mode caps included).
+        progress: a progress bar over all the steps of the run, with the estimated time left
+            (tqdm's) and the epoch, the last training and test NLL and the CPU thread count.
+        cpu_threads: torch's intra-op threads while training on the CPU (restored afterwards).
+            "auto": when torch would use more than one and ``OMP_NUM_THREADS`` does not say, time
+            ``PROBE_STEPS`` training steps with torch's count, as many with one thread, and train on
+            with the faster (beside another multi-threaded job two threads fight for the cores: an
+            LSTM step took 24 s with 2 threads against 10 s with 1; on an idle machine 1.4 s against
+            2.1 s, docs in README "Training on a CPU"). An int: that many. None: leave torch as it is.
 
     In fast mode (DGM_FAST=1) epochs are capped at ``FAST_MAX_EPOCHS`` and batches per epoch at
     ``FAST_MAX_STEPS_PER_EPOCH``.
@@ -199,56 +209,159 @@ def train(
     if lr_schedule == "cosine":
         scheduler = _cosine_schedule(opt, num_epochs * _steps_per_epoch(train_data, batch_size, max_steps_per_epoch))
     use_amp = amp and device.type == "cuda"
-
-    def autocast() -> Any:
-        return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
-
-    history: History = {
-        "train_nll": [],
-        "test_nll": [],
-        "epoch_time_s": [],
-        "unit": "nats/dim",
-        "fast_mode": fast,
-    }
-
-    def evaluate() -> None:
+    test_batch_size = max(batch_size, 256)
+    history: History = {"train_nll": [], "test_nll": [], "epoch_time_s": [], "unit": "nats/dim", "fast_mode": fast}
+    threads = CpuThreads(cpu_threads if device.type == "cpu" else None)
+    try:
         if test_data is not None:
-            with autocast():
-                history["test_nll"].append(evaluate_nll(model, test_data, batch_size=max(batch_size, 256), device=device))
+            history["test_nll"].append(_test_nll(model, test_data, test_batch_size, device, use_amp))
+        _fit(model, train_data, test_data, history, opt, scheduler, threads, num_epochs=num_epochs,
+             batch_size=batch_size, test_batch_size=test_batch_size, device=device, use_amp=use_amp,
+             grad_clip=grad_clip, max_steps=max_steps_per_epoch, seed=seed, progress=progress)
+    finally:
+        threads.restore()
+    return history
 
+
+def _fit(model: nn.Module, train_data: Any, test_data: Any, history: History, opt: torch.optim.Optimizer,
+         scheduler: Any, threads: "CpuThreads", *, num_epochs: int, batch_size: int, test_batch_size: int,
+         device: torch.device, use_amp: bool, grad_clip: float | None, max_steps: int | None, seed: int,
+         progress: bool) -> None:
+    """The epochs of ``train``, with one progress bar over all their steps (tqdm estimates the time left)."""
     from tqdm.auto import tqdm
 
-    evaluate()
-    bar = tqdm(range(num_epochs), desc="epochs", disable=not progress)
-    for epoch in bar:
-        model.train()
-        start = time.perf_counter()
-        total, count = 0.0, 0
-        batches = _batches(train_data, batch_size, shuffle=True, seed=seed + epoch)
-        for step, x in enumerate(batches):
-            if max_steps_per_epoch is not None and step >= max_steps_per_epoch:
-                break
-            x = x.to(device, non_blocking=True)
-            with autocast():
-                loss = nll_nats_per_dim(model, x)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"NLL became {float(loss.detach())} at epoch {epoch}, step {step}: lower lr or set grad_clip"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            opt.step()
-            if scheduler is not None:
-                scheduler.step()
-            total += float(loss.detach()) * x.shape[0]
-            count += x.shape[0]
-        history["train_nll"].append(total / max(count, 1))
-        history["epoch_time_s"].append(time.perf_counter() - start)
-        evaluate()
-        postfix = {"train": f"{history['train_nll'][-1]:.4f}"}
-        if history["test_nll"]:
-            postfix["test"] = f"{history['test_nll'][-1]:.4f}"
+    steps = _known_steps(train_data, batch_size, max_steps)
+    total = num_epochs * steps if steps is not None else None
+    bar = tqdm(total=total, desc="training", unit="step", disable=not progress or num_epochs == 0)
+    postfix: dict[str, str] = {}
+
+    def on_step(seconds: float) -> None:
+        threads.after_step(seconds)
+        if threads.count is not None:
+            postfix["threads"] = str(threads.count)
         bar.set_postfix(postfix, refresh=False)
-    return history
+        bar.update(1)
+
+    try:
+        for epoch in range(num_epochs):
+            postfix["epoch"] = f"{epoch + 1}/{num_epochs}"
+            start = time.perf_counter()
+            batches = _batches(train_data, batch_size, shuffle=True, seed=seed + epoch)
+            history["train_nll"].append(_train_epoch(model, batches, opt, scheduler, device=device, use_amp=use_amp,
+                                                     grad_clip=grad_clip, max_steps=max_steps, epoch=epoch,
+                                                     before_step=threads.before_step, on_step=on_step))
+            history["epoch_time_s"].append(time.perf_counter() - start)
+            postfix["train"] = f"{history['train_nll'][-1]:.4f}"
+            if test_data is not None:
+                history["test_nll"].append(_test_nll(model, test_data, test_batch_size, device, use_amp))
+                postfix["test"] = f"{history['test_nll'][-1]:.4f}"
+            bar.set_postfix(postfix)
+    finally:
+        bar.close()
+
+
+def _known_steps(data: torch.Tensor | Iterable, batch_size: int, max_steps: int | None) -> int | None:
+    """Batches per epoch, or None for an iterable without a length (the bar then counts without a total)."""
+    try:
+        return _steps_per_epoch(data, batch_size, max_steps)
+    except ValueError:
+        return max_steps
+
+
+# Steps timed with torch's own thread count, then as many with one thread (after one warm-up step).
+PROBE_STEPS = 2
+
+
+class CpuThreads:
+    """torch's intra-op thread count while training on a CPU: fixed, or chosen by timing steps.
+
+    With "auto" (and more than one thread, and no OMP_NUM_THREADS), step 0 warms up, steps 1..PROBE_STEPS
+    run with torch's count and the next PROBE_STEPS with one thread; the run goes on with the faster
+    (one thread only if it is at least 10 % faster). Every probe step is a real training step.
+    """
+
+    def __init__(self, setting: int | Literal["auto"] | None):
+        self.original = torch.get_num_threads()
+        self.count: int | None = None  # the count in force (None: not managed, e.g. on a GPU)
+        self._probe: dict[int, list[float]] | None = None
+        self._step = 0
+        if setting is None:
+            return
+        if setting == "auto":
+            self.count = self.original
+            if self.original > 1 and not os.environ.get("OMP_NUM_THREADS", "").strip():
+                self._probe = {self.original: [], 1: []}
+            return
+        if not isinstance(setting, int) or isinstance(setting, bool) or setting < 1:
+            raise ValueError(f"cpu_threads must be a positive int, 'auto' or None, got {setting!r}")
+        self.count = setting
+        torch.set_num_threads(setting)
+
+    def before_step(self) -> None:
+        if self._probe is not None and self._step == 1 + PROBE_STEPS:
+            torch.set_num_threads(1)
+
+    def after_step(self, seconds: float) -> None:
+        probe, step = self._probe, self._step
+        self._step += 1
+        if probe is None or step == 0:
+            return
+        probe[self.original if step <= PROBE_STEPS else 1].append(seconds)
+        if len(probe[1]) == PROBE_STEPS:
+            many, one = (sum(probe[k]) / PROBE_STEPS for k in (self.original, 1))
+            self.count = 1 if one < 0.9 * many else self.original
+            torch.set_num_threads(self.count)
+            self._probe = None
+
+    def restore(self) -> None:
+        if self.count is not None:
+            torch.set_num_threads(self.original)
+
+
+def _autocast(use_amp: bool) -> Any:
+    """bfloat16 autocast on cuda when ``use_amp``, else nothing."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
+
+
+def _test_nll(model: nn.Module, data: torch.Tensor | Iterable, batch_size: int, device: torch.device,
+              use_amp: bool) -> float:
+    """Mean NLL of ``data`` in nats/dim, under the training run's autocast."""
+    with _autocast(use_amp):
+        return evaluate_nll(model, data, batch_size=batch_size, device=device)
+
+
+def _train_epoch(model: nn.Module, batches: Iterable[torch.Tensor], opt: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None, *, device: torch.device, use_amp: bool,
+                 grad_clip: float | None, max_steps: int | None, epoch: int,
+                 before_step: Callable[[], None] | None = None,
+                 on_step: Callable[[float], None] | None = None) -> float:
+    """One pass of optimisation steps over ``batches`` (at most ``max_steps``); the mean training NLL of
+    its images in nats/dim. Raises FloatingPointError on a non-finite loss, naming the step.
+    ``before_step()`` and ``on_step(seconds)`` are called around each step."""
+    model.train()
+    total, count = 0.0, 0
+    for step, x in enumerate(batches):
+        if max_steps is not None and step >= max_steps:
+            break
+        if before_step is not None:
+            before_step()
+        start = time.perf_counter()
+        x = x.to(device, non_blocking=True)
+        with _autocast(use_amp):
+            loss = nll_nats_per_dim(model, x)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"NLL became {float(loss.detach())} at epoch {epoch}, step {step}: lower lr or set grad_clip"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+        total += float(loss.detach()) * x.shape[0]
+        count += x.shape[0]
+        if on_step is not None:
+            on_step(time.perf_counter() - start)
+    return total / max(count, 1)

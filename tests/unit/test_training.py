@@ -68,7 +68,7 @@ def synthetic(n: int, d: int, seed: int) -> torch.Tensor:
 # ---------------------------------------------------------------------------- closed forms
 
 
-def test_mnist_independent_model_reaches_the_entropy_of_the_marginals(real_mnist_dir):
+def test_mnist_independent_model_reaches_the_entropy_of_the_marginals(mnist_dir):
     """On 1000 thresholded MNIST images, does training start at ln 2, lower the test NLL, and reach the
     closed-form optimum: the mean binary entropy of the pixel marginals, in nats/dim?"""
     x_train = load_mnist("train", binarize="threshold", limit=1000)
