@@ -50,6 +50,11 @@ class Summary:
         data["students"] = {s: asdict(o) for s, o in sorted(self.students.items())}
         return data
 
+    @classmethod
+    def from_json(cls, data: dict) -> Summary:
+        """The Summary that ``as_json`` wrote (summary.json)."""
+        return cls(**{**data, "students": {s: Outcome(**o) for s, o in data["students"].items()}})
+
 
 def _distribution(points: Counter) -> dict[str, int]:
     """Points -> count, in increasing points, written answers not yet graded ("ungraded") last."""

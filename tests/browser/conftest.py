@@ -13,7 +13,7 @@ import re
 import shutil
 
 import pytest
-from lab_harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, VIEWPORT, Steps, is_off_loopback
+from lab_harness import ARTIFACTS, CHROMIUM, INSTALL_HINT, VIEWPORT, Steps, is_off_loopback, shared_chromium
 
 
 @pytest.fixture(scope="session")
@@ -28,14 +28,8 @@ def chromium_executable() -> str:
 
 @pytest.fixture(scope="session")
 def browser(chromium_executable):
-    """One headless Chromium for the session (Playwright's sync API)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=chromium_executable, headless=True,
-                                      args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    """One headless Chromium for the test process (Playwright's sync API), shared with tests/hub."""
+    return shared_chromium(chromium_executable)
 
 
 @pytest.fixture

@@ -48,6 +48,36 @@ VIEWPORT = {"width": 1400, "height": 900}
 # --------------------------------------------------------------------------- browser
 
 
+_PLAYWRIGHT: dict = {}  # the one Playwright and Chromium of this test process (shared_chromium)
+
+
+def shared_chromium(executable: str):
+    """The test process's one headless Chromium, started on first use and stopped at exit.
+
+    Playwright's sync API runs one event loop per thread: a second ``sync_playwright()`` entered while
+    the first is open fails ("using Playwright Sync API inside the asyncio loop"). The browser tests and
+    the hub tests each have a session fixture named ``browser``; under xdist both can land in one
+    worker, so both fixtures return this one instance instead of starting their own.
+    """
+    if "browser" not in _PLAYWRIGHT:
+        import atexit
+
+        from playwright.sync_api import sync_playwright
+
+        pw = sync_playwright().start()
+        _PLAYWRIGHT.update(pw=pw, browser=pw.chromium.launch(executable_path=executable, headless=True,
+                                                              args=CHROMIUM_ARGS))
+
+        def stop() -> None:
+            with contextlib.suppress(Exception):
+                _PLAYWRIGHT.pop("browser").close()
+            with contextlib.suppress(Exception):
+                _PLAYWRIGHT.pop("pw").stop()
+
+        atexit.register(stop)
+    return _PLAYWRIGHT["browser"]
+
+
 def is_off_loopback(url: str) -> bool:
     """True when ``url`` goes over the network to a host other than this machine."""
     parts = urlsplit(url)

@@ -85,3 +85,18 @@ def test_markers_are_parsed_in_one_module():
 def test_makefiles_hold_no_limit_default():
     found = [line for line in stray(r"^(WALL|MEM_MB)\s*\?=\s*\S", set())]
     assert not found, "a limit's default in a Makefile (it would override DGM_GRADE_*):\n" + "\n".join(found)
+
+
+def test_no_source_file_is_git_ignored():
+    """Is every file of the course's code and tests tracked-able? A .gitignore line meant for nbgrader's working
+    folders (feedback/, exports/) once swallowed course_tools/templates/feedback/ and a fresh clone lacked it."""
+    import subprocess
+
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    out = subprocess.run(["git", "ls-files", "--others", "--ignored", "--exclude-standard", "--",
+                          "course_tools", "dgm_utils", "tests", "lectures", "solutions", "benchmarks", "mk", "docs"],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    ignored = [p for p in out if "__pycache__" not in p and not p.endswith(".pyc") and ".ipynb_checkpoints" not in p
+               and "/.pytest_cache/" not in p]
+    assert not ignored, f"expected no source file ignored by .gitignore, found: {ignored}"

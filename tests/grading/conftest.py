@@ -23,6 +23,7 @@ import grading_corpus  # noqa: E402
 
 from course_tools import autograde as ag  # noqa: E402
 from course_tools.nbgrader_course import nbgrader  # noqa: E402
+from course_tools.report import Summary  # noqa: E402
 
 from grading_corpus import ABSENT, ASSIGNMENT, CELL_TIMEOUT_S, MEM_MB, make_course  # noqa: E402,F401
 
@@ -53,7 +54,7 @@ def listener():
 
 
 @pytest.fixture(scope="session")
-def graded_class(tmp_path_factory, listener) -> tuple[Path, dict]:
+def graded_class(tmp_path_factory, listener) -> tuple[Path, Summary]:
     """(course root, summary) of the corpus graded as one class, sandboxed, 2 at a time."""
     base = tmp_path_factory.getbasetemp()
     # Under xdist each worker has basetemp <session>/popen-gwN: share <session>/, not older runs.
@@ -64,7 +65,7 @@ def graded_class(tmp_path_factory, listener) -> tuple[Path, dict]:
             if shared.exists():
                 shutil.rmtree(shared)
             _grade(shared, listener)
-        return shared, json.loads(done.read_text())
+        return shared, Summary.from_json(json.loads(done.read_text()))
 
 
 @pytest.fixture
