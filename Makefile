@@ -14,7 +14,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 .PHONY: test lock release
 
 test: setup ## run the whole test suite (unit tests, nbgrader round trips, notebooks, browser)
-	OMP_NUM_THREADS=1 DGM_FAST=1 $(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 DGM_FAST=1 $(BIN)/python -m pytest -n $(JOBS) --durations=20 $(PYTEST_ARGS)
 
 lock: ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
