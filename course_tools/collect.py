@@ -17,6 +17,12 @@ roster id, as LMS downloads have, is skipped first):
     <student_id>__<file>                (two underscores) only at the top, or directly inside
                                         that single top folder
 
+A student's own zip (``*.zip`` credited to a student, e.g. the ``<student>__<assignment>.zip`` that
+``python -m dgm_utils.submit`` writes, in an LMS download of one zip per student) is opened, within
+the per-student cap and one student at a time, and its members are screened the same way; they are
+all that student's, whatever their names say, and are dated by the LMS zip's member, not by the dates
+inside (which the student sets). A zip inside that zip is not opened.
+
 What is kept: the notebooks and files listed in ``solutions/<assignment>/collect.json`` (without
 it: every notebook of solutions/<assignment>/), plus any other ``*.ipynb`` (autograde renames a
 renamed notebook back), flattened into submitted/<student>/<assignment>/ under their base name,
@@ -322,6 +328,22 @@ class Entry:
     student: str
     name: str
     index: int  # its place in the zip: of two equally dated duplicates the later wins
+    sub: int = 0  # inside a student's own zip (index: that zip's place), its place there
+    source: zipfile.ZipFile | None = None  # the student's own zip it is in (None: the LMS zip itself)
+    outer: zipfile.ZipInfo | None = None  # ... and that zip's member of the LMS zip
+
+    @property
+    def path(self) -> str:
+        """Where the member is, as reports name it: ``alice/alice__hw1.zip!alice__hw1.ipynb`` inside a zip."""
+        return f"{self.outer.filename}{INNER}{self.info.filename}" if self.outer else self.info.filename
+
+    @property
+    def dated(self) -> zipfile.ZipInfo:
+        """The member whose date counts: the LMS's, not what a student's own zip says of its files."""
+        return self.outer or self.info
+
+
+INNER = "!"  # report name of a member inside a student's zip: <member of the LMS zip>!<member inside it>
 
 
 def _name_problem(component: str) -> str | None:
@@ -412,8 +434,13 @@ def _skip_reason(info: zipfile.ZipInfo, parts: list[str], name: str, spec: Colle
     return None
 
 
-def screen(zf: zipfile.ZipFile, roster: set[str], spec: CollectSpec, report: CollectReport) -> list[Entry]:
-    """Every member worth copying, credited to its student; the rest goes into ``report``."""
+def screen(zf: zipfile.ZipFile, roster: set[str], spec: CollectSpec, report: CollectReport,
+           zips: list[Entry] | None = None) -> list[Entry]:
+    """Every member worth copying, credited to its student; the rest goes into ``report``.
+
+    With ``zips``, a ``*.zip`` member credited to a student (their own zip, as python -m dgm_utils.submit
+    writes it) is appended there, to be opened by :func:`open_student_zip`, instead of being skipped.
+    """
     parsed: list[tuple[int, zipfile.ZipInfo, list[str]]] = []
     for i, info in enumerate(zf.infolist()):
         if info.is_dir():
@@ -431,6 +458,9 @@ def screen(zf: zipfile.ZipFile, roster: set[str], spec: CollectSpec, report: Col
             report.unmatched.append(Problem(info.filename, owner))
             continue
         student, name, note = owner
+        if zips is not None and name.lower().endswith(".zip") and not _kind_problem(info):
+            zips.append(Entry(info, student, name, i))
+            continue
         if skip := _skip_reason(info, parts, name, spec, report.assignment):
             report.skipped.append(Problem(info.filename, skip, student))
             continue
@@ -438,6 +468,48 @@ def screen(zf: zipfile.ZipFile, roster: set[str], spec: CollectSpec, report: Col
             report.notes.append(Problem(info.filename, note, student))
         entries.append(Entry(info, student, name, i))
     return entries
+
+
+def open_student_zip(zf: zipfile.ZipFile, z: Entry, spec: CollectSpec, roster: set[str],
+                     report: CollectReport) -> tuple[zipfile.ZipFile | None, list[Entry]]:
+    """Open the zip ``z`` a student handed in (read into memory within the per-student cap) and screen its
+    members like the LMS zip's. Everything in it is ``z.student``'s, whatever its names say (a name of
+    another student is a note, as for mallory/victim__x.ipynb), and is dated by ``z``, the LMS's member:
+    the dates inside are the student's to set. A zip inside it is not opened. Returns (the open zip or
+    None, its entries); what cannot be used is reported."""
+    cap = int(spec.max_student_mb * MB)
+    buf = io.BytesIO()
+    why = ""
+    try:
+        with zf.open(z.info) as src:
+            while chunk := src.read(CHUNK):
+                if buf.tell() + len(chunk) > cap:
+                    why = f"over the {spec.max_student_mb:g} MB per-student limit; not opened"
+                    break
+                buf.write(chunk)
+        inner = None if why else zipfile.ZipFile(buf)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError, NotImplementedError) as err:
+        why, inner = f"unreadable zip ({err}); not opened", None
+    if inner is None:
+        report.skipped.append(Problem(z.info.filename, why, z.student))
+        return None, []
+    entries: list[Entry] = []
+    for j, info in enumerate(inner.infolist()):
+        if info.is_dir():
+            continue
+        where = f"{z.info.filename}{INNER}{info.filename}"
+        parts = _parts(info.filename)
+        if isinstance(parts, str):
+            report.skipped.append(Problem(where, parts, z.student))
+            continue
+        _, name, note = _owner([z.student, *parts], roster)
+        if skip := _skip_reason(info, parts, name, spec, report.assignment):
+            report.skipped.append(Problem(where, skip, z.student))
+            continue
+        if note:
+            report.notes.append(Problem(where, note, z.student))
+        entries.append(Entry(info, z.student, name, z.index, sub=j + 1, source=inner, outer=z.info))
+    return inner, entries
 
 
 # --- copying members ------------------------------------------------------------------------------
@@ -476,21 +548,21 @@ def member_time(info: zipfile.ZipInfo) -> datetime | None:
 
 def _newest_first(entries: list[Entry]) -> list[Entry]:
     oldest = datetime.min.replace(tzinfo=timezone.utc)
-    return sorted(entries, key=lambda e: (member_time(e.info) or oldest, e.index), reverse=True)
+    return sorted(entries, key=lambda e: (member_time(e.dated) or oldest, e.index, e.sub), reverse=True)
 
 
 def _copy_one(zf: zipfile.ZipFile, e: Entry, dest: Path, cap: int, cap_words: str,
               report: CollectReport) -> int | None:
     """Copy entry ``e`` to ``dest`` within ``cap`` bytes; its size, or None (reported) if it failed."""
     try:
-        return _copy_capped(zf, e.info, dest, cap)
+        return _copy_capped(e.source or zf, e.info, dest, cap)
     except _OverCap:
         why = f"over the {cap_words}; skipped (the zip says {e.info.file_size / MB:.1f} MB)"
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError,
             NotImplementedError) as err:
         why = f"unreadable member ({err}); skipped"
     dest.unlink(missing_ok=True)
-    report.skipped.append(Problem(e.info.filename, why, e.student))
+    report.skipped.append(Problem(e.path, why, e.student))
     return None
 
 
@@ -519,8 +591,8 @@ def extract_student(zf: zipfile.ZipFile, entries: list[Entry], spec: CollectSpec
         winner: Entry | None = None
         for e in candidates:
             if winner is not None:
-                report.skipped.append(Problem(e.info.filename, f"duplicate {name}: the newer "
-                                              f"{_show(winner.info.filename)} was kept", e.student))
+                report.skipped.append(Problem(e.path, f"duplicate {name}: the newer "
+                                              f"{_show(winner.path)} was kept", e.student))
                 continue
             cap, words = _tightest(
                 spec.cap(name),
@@ -534,13 +606,13 @@ def extract_student(zf: zipfile.ZipFile, entries: list[Entry], spec: CollectSpec
         if winner is not None:
             kept.append(winner)
             if winner is not candidates[0]:
-                report.notes.append(Problem(winner.info.filename, f"an older copy of {name}, kept because "
+                report.notes.append(Problem(winner.path, f"an older copy of {name}, kept because "
                                             "the newer one could not be", winner.student))
-    times = [t for e in kept if (t := member_time(e.info)) is not None]
+    times = [t for e in kept if (t := member_time(e.dated)) is not None]
     if times:
         (folder / "timestamp.txt").write_text(max(times).strftime(TIMESTAMP_FORMAT))
     elif kept:
-        report.notes.append(Problem(kept[0].info.filename, "no valid date in the zip: no timestamp.txt "
+        report.notes.append(Problem(kept[0].path, "no valid date in the zip: no timestamp.txt "
                                     "(never counted late)", kept[0].student))
     return sorted(e.name for e in kept), student_cap - budget
 
@@ -616,13 +688,23 @@ def collect(root: Path, assignment: str, archive: Path, students_csv: Path | Non
             report.roster_problems = import_roster(root, Path(students_csv), work / "roster.csv")
         roster = roster_ids(root)
 
-        entries = screen(zf, roster, spec, report)
+        zips: list[Entry] = []
+        entries = screen(zf, roster, spec, report, zips)
         staging = work / "staging"
         staging.mkdir()
         zip_left = int(max(MIN_TOTAL_MB * MB, MAX_INFLATION * Path(archive).stat().st_size))
-        for student in sorted({e.student for e in entries}):
+        for student in sorted({e.student for e in entries + zips}):
             mine = [e for e in entries if e.student == student]
-            kept, used = extract_student(zf, mine, spec, staging / student, report, zip_left)
+            opened = []  # one student's own zips at a time: memory stays within one per-student cap each
+            for z in (z for z in zips if z.student == student):
+                inner, found = open_student_zip(zf, z, spec, roster, report)
+                opened += [inner] if inner else []
+                mine += found
+            try:
+                kept, used = extract_student(zf, mine, spec, staging / student, report, zip_left)
+            finally:
+                for inner in opened:
+                    inner.close()
             zip_left -= used
             if kept:
                 report.files[student] = kept

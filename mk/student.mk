@@ -5,6 +5,7 @@
 #   make setup   build .venv/ from requirements.lock (Python 3.11)
 #   make lab     JupyterLab on this folder (PORT=8888 ARGS=...)
 #   make check   NB=assignments/<id>/<id>.ipynb: the visible tests, run the way the grader runs them
+#   make submit  A=<id>: check the saved notebook and its files, and write the zip to upload
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -22,7 +23,7 @@ TORCH_INDEX ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab check
+.PHONY: help setup lab check submit
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort | column -t -s $$'\t'
@@ -46,3 +47,8 @@ NB ?=
 check: setup ## run a notebook's visible tests the way the grader runs them (NB=path/to/notebook.ipynb)
 	@test -n "$(NB)" || { echo "Set NB=<notebook>, e.g. NB=assignments/hw1_foundations/hw1_foundations.ipynb"; exit 2; }
 	$(BIN)/python -m dgm_utils.cleanroom "$(NB)"
+
+A ?=
+submit: setup ## check a saved assignment and write <student>__<id>.zip to upload (A=hw1_foundations; STUDENT= your id)
+	@test -n "$(A)" || { echo "Set A=<assignment>, e.g. A=hw1_foundations (the folder under assignments/)"; exit 2; }
+	cd "assignments/$(A)" && $(abspath $(BIN))/python -m dgm_utils.submit "$(A)" $(if $(STUDENT),--student "$(STUDENT)",)

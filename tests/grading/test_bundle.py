@@ -124,8 +124,9 @@ def test_bundle_and_feedback_share_one_scanner():
 
 @pytest.mark.slow
 def test_student_pack_makefile_works_there(course, tmp_path):
-    """Unpacked, is the pack's Makefile the student's one (help, setup, lab, check: no course target
-    that cannot work there), and does `make check` run the visible tests of the blank release?"""
+    """Unpacked, is the pack's Makefile the student's one (help, setup, lab, check, submit: no course target
+    that cannot work there), does `make check` run the visible tests of the blank release, and does `make
+    submit` refuse to zip it (never run)?"""
     path = bundle.build(course, tmp_path / "pack.zip")
     with zipfile.ZipFile(path) as zf:
         zf.extractall(tmp_path / "unpacked")
@@ -134,7 +135,7 @@ def test_student_pack_makefile_works_there(course, tmp_path):
     env = {**tool_env(), "DGM_DATA_DIR": os.environ.get("DGM_DATA_DIR", "")}
     helped = subprocess.run(["make", "--no-print-directory", "-C", str(top), "help"], capture_output=True, text=True, env=env, timeout=60)
     targets = sorted(line.split()[0] for line in helped.stdout.splitlines() if line.strip())
-    assert helped.returncode == 0 and targets == ["check", "help", "lab", "setup"], (helped.returncode, helped.stdout,
+    assert helped.returncode == 0 and targets == ["check", "help", "lab", "setup", "submit"], (helped.returncode, helped.stdout,
                                                                                    helped.stderr)
     nb = "assignments/hw1_foundations/hw1_foundations.ipynb"
     venv = REPO / ".venv"  # the course's, taken as set up (-o): never rebuilt from the pack's files
@@ -143,4 +144,10 @@ def test_student_pack_makefile_works_there(course, tmp_path):
     out = checked.stdout + checked.stderr
     assert checked.returncode != 0 and "FAIL" in out and "graded when you submit" in out, (
         f"expected make check to fail the blank release's visible tests in the pack, got exit {checked.returncode}:\n"
+        f"{out[-3000:]}")
+    submitted = subprocess.run(["make", "-C", str(top), "-o", f"{venv}/.installed", "submit", "A=hw1_foundations",
+                                "STUDENT=alice", f"VENV={venv}"], capture_output=True, text=True, env=env, timeout=600)
+    out = submitted.stdout + submitted.stderr
+    assert submitted.returncode != 0 and "No zip written" in out and not list(top.rglob("*.zip")), (
+        f"expected make submit to refuse the never-run release and write no zip, got exit {submitted.returncode}:\n"
         f"{out[-3000:]}")

@@ -153,21 +153,84 @@ def test_special_file_member(course, tmp_path, kind):
     assert_confined(tmp_path, before)
 
 
-def test_nested_zip_is_not_opened(course, tmp_path):
-    """Is a zip inside mallory's folder left closed, so its victim/ps0.ipynb is credited to nobody?"""
-    inner = io.BytesIO()
-    with zipfile.ZipFile(inner, "w") as zf:
-        zf.writestr("victim/ps0.ipynb", notebook(course, copy="forged"))
+def inner_zip(members: list[Member]) -> bytes:
+    """A student's own zip (what python -m dgm_utils.submit writes), as bytes to put into an LMS zip."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for m in members:
+            info = zipfile.ZipInfo(m.name, date_time=m.date_time)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.extra = m.extra
+            zf.writestr(info, m.data)
+    return buf.getvalue()
+
+
+def test_lms_download_of_submission_zips_is_collected(course, tmp_path):
+    """An LMS's "download all" of per-student zips (a folder per student, or <id>__<file> at the top): is each
+    student's zip opened and its files collected into that student's folder, dated by the LMS, not the zip?"""
+    lms_time = (2026, 1, 5, 12, 0, 0)
+    forged = struct.pack("<HHBl", 0x5455, 5, 1, int(datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()))
+    archive = write_zip(tmp_path / "lms.zip", [
+        Member("alice/alice__ps0.zip", inner_zip([Member("alice__ps0.ipynb", notebook(course, who="alice"),
+                                                         date_time=(2025, 1, 1, 0, 0, 0), extra=forged)]),
+               date_time=lms_time),
+        Member("bob__ps0.zip", inner_zip([Member("ps0.ipynb", notebook(course, who="bob"))]), date_time=lms_time),
+        Member("carol/ps0.ipynb", notebook(course, who="carol")),
+    ])
+    report = collect(course, ASSIGNMENT, archive, write_roster(tmp_path))
+    assert report.collected == ["alice", "bob", "carol"], report.text()
+    for student in ("alice", "bob"):
+        kept = json.loads((submitted(course, student) / "ps0.ipynb").read_text())
+        assert kept["metadata"]["who"] == student, f"{student}'s ps0.ipynb is not the one from {student}'s zip"
+    assert (submitted(course, "alice") / "timestamp.txt").read_text() == "2026-01-05 12:00:00.000000 UTC", (
+        "expected the LMS's date of alice's zip, not the (backdated) dates inside it")
+    assert not report.skipped and not report.unmatched, report.text()
+
+
+def test_zip_in_mallorys_folder_credits_only_mallory(course, tmp_path):
+    """Is what a zip in mallory's folder holds credited to mallory only, whatever its names say (victim/,
+    victim__), with a note, and does victim get no submission?"""
+    evil = inner_zip([Member("victim/ps0.ipynb", notebook(course, copy="forged")),
+                      Member("victim__notes.ipynb", notebook(course, copy="forged"))])
     archive = write_zip(tmp_path / "nested.zip", [
-        Member("mallory/ps0.ipynb", notebook(course)), Member("mallory/victim.zip", inner.getvalue()),
-        Member("alice/ps0.ipynb", notebook(course)),
+        Member("mallory/victim.zip", evil), Member("alice/ps0.ipynb", notebook(course)),
     ])
     roster = write_roster(tmp_path, ROSTER + "victim,V,V,v@x.org\nmallory,M,M,m@x.org\n")
     before = snapshot(tmp_path)
     report = collect(course, ASSIGNMENT, archive, roster)
     assert report.collected == ["alice", "mallory"], report.text()
     assert not (course / "submitted" / "victim").exists(), "a zip in mallory's folder created victim's submission"
-    reported(report, "mallory/victim.zip", "not a file")
+    reported(report, "mallory/victim.zip!victim/ps0.ipynb", "another student", "mallory")
+    assert_plain_files(course / "submitted")
+    assert_confined(tmp_path, before)
+
+
+def test_hostile_inner_zips_are_bounded_and_reported(course, tmp_path):
+    """A zip inside a zip: is a corrupt one, one over the per-student cap, a bomb inside one, a third level
+    and a climbing name each reported while everyone else is collected, in bounded memory?"""
+    bomb = inner_zip([Member("ps0.ipynb", b"0" * (60 * MB))])  # inflates past the notebook cap
+    third = inner_zip([Member("deeper.zip", inner_zip([Member("ps0.ipynb", notebook(course))]))])
+    slip = inner_zip([Member("../../../../pwned.ipynb", notebook(course)), Member("ps0.ipynb", notebook(course))])
+    archive = write_zip(tmp_path / "hostile.zip", [
+        Member("alice/broken.zip", b"PK\x03\x04 not really a zip"),
+        Member("bob/bomb.zip", bomb),
+        Member("carol/third.zip", third),
+        Member("dave/slip.zip", slip),
+        Member("erin/ps0.ipynb", notebook(course)),
+    ])
+    roster = write_roster(tmp_path, ROSTER + "dave,D,D,d@x.org\nerin,E,E,e@x.org\n")
+    before = snapshot(tmp_path)
+    tracemalloc.start()
+    report = collect(course, ASSIGNMENT, archive, roster)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert report.collected == ["dave", "erin"], report.text()
+    reported(report, "alice/broken.zip", "unreadable zip")
+    reported(report, "bob/bomb.zip!ps0.ipynb", "over the")
+    reported(report, "carol/third.zip!deeper.zip", "not a file")
+    reported(report, "dave/slip.zip!../../../../pwned.ipynb", "unsafe path")
+    assert peak < 30 * MB, f"expected bounded memory, peak {peak / MB:.0f} MB"
+    assert_plain_files(course / "submitted")
     assert_confined(tmp_path, before)
 
 
