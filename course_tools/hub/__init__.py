@@ -33,7 +33,7 @@ SERVER_EXTENSIONS = {
                 "jupyter_lsp": False},
     "instructor": {"nbgrader.server_extensions.formgrader": False, "jupyter_lsp": False},
     "grader": {"nbgrader.server_extensions.assignment_list": False, "nbgrader.server_extensions.course_list": False,
-               "jupyter_lsp": False, "jupyterlab_rise": False,
+               "jupyter_lsp": False,
                # refuses the formgrader's own autograde and feedback buttons: a second, unsandboxed path
                "course_tools.hub.guard": True},
 }

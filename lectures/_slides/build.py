@@ -1,4 +1,4 @@
-"""Build the lecture notebooks into reveal.js decks that work offline: `make slides`.
+"""Build the lecture notebooks into reveal.js decks for a lecture hall, working offline: `make slides`.
 
     python lectures/_slides/build.py [--out slides] [NOTEBOOK ...]
 
@@ -10,12 +10,25 @@ in a browser with no network. Sources of the assets (override with environment v
     REVEAL_DIR   a reveal.js distribution (dist/, plugin/): default sphinx-revealjs's copy
     MATHJAX_DIR  a MathJax 2.7 tree (MathJax.js, config/, jax/, fonts/): default jupyter-server-mathjax's
 
+What the build does to every notebook, so that no cell needs editing for the slides
+(:class:`LectureHallPreprocessor`; the frame is 1280x720):
+
+- the input of every code cell is hidden; a cell tagged ``show-code`` shows it;
+- each figure (image/png, image/svg+xml, image/jpeg output) gets a slide of its own, sized to fill
+  the frame; whatever followed it in the same slide moves to the next (vertical) slide;
+- left out: stderr (progress bars, warnings), widget outputs (a static page cannot run them: their
+  text is a progress bar at 0%), and bare text results such as ``<matplotlib.legend.Legend at
+  0x...>`` (any text-only result of a cell that also draws a figure, and any object repr);
+- cells of slide type ``notes`` become reveal.js speaker notes (press S in the deck);
+- a code cell left with nothing to show is dropped, and the slide it started starts at the next cell.
+
 After building, every deck is checked for src/href/url()/import that point off the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import os
 import re
@@ -23,10 +36,19 @@ import shutil
 import sys
 from pathlib import Path
 
+from nbconvert.preprocessors import Preprocessor
+
 HERE = Path(__file__).resolve().parent
 LECTURES = HERE.parent
 TEMPLATE_NAME = "offline_reveal"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+FRAME = (1280, 720)  # reveal.js width and height: a 16:9 projector
+SHOW_CODE_TAG = "show-code"
+FIGURE_MIMES = ("image/png", "image/svg+xml", "image/jpeg")
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+# The text repr of an object (`<matplotlib.legend.Legend at 0x7f...>`, `[<matplotlib.lines.Line2D
+# at 0x...>]`) or of a figure (`<Figure size 640x480 with 1 Axes>`): never worth a line on a slide.
+OBJECT_REPR = re.compile(r"<[^<>\n]*(?: at 0x[0-9a-fA-F]+|Figure size [^<>\n]*)>")
 # A reference that makes the browser fetch something from another machine.
 REMOTE_REF = re.compile(
     r"""(?:\b(?:src|href|srcset|data|poster|action)\s*=\s*["']?\s*(?:https?:)?//)"""
@@ -80,6 +102,144 @@ def copy_assets(reveal: Path, mathjax: Path, static: Path) -> None:
     shutil.copytree(mathjax, static / "mathjax", dirs_exist_ok=True)
 
 
+# ---------------------------------------------------------------------------- preprocessing
+
+
+def _slide_type(cell) -> str:
+    return cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-") or "-"
+
+
+def _set_slide_type(cell, slide_type: str) -> None:
+    cell.metadata.setdefault("slideshow", {})["slide_type"] = slide_type
+
+
+def _text(output) -> str:
+    if output.get("output_type") == "stream":
+        text = output.get("text", "")
+    else:
+        text = output.get("data", {}).get("text/plain", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
+def _is_figure(output) -> bool:
+    return any(mime in output.get("data", {}) for mime in FIGURE_MIMES)
+
+
+def _without_overwritten_lines(text: str) -> str:
+    """What a terminal shows of text that rewrites its lines with carriage returns (progress bars)."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def slide_outputs(outputs: list) -> list:
+    """The outputs of one code cell that are worth showing on a slide (see the module docstring)."""
+    has_figure = any(_is_figure(o) for o in outputs)
+    kept = []
+    for output in outputs:
+        kind = output.get("output_type")
+        if kind == "stream":
+            if output.get("name") != "stdout":
+                continue
+            output = copy.deepcopy(output)
+            output["text"] = _without_overwritten_lines(_text(output))
+            if not output["text"].strip():
+                continue
+        elif kind in ("display_data", "execute_result"):
+            data = output.get("data", {})
+            if WIDGET_MIME in data:
+                continue
+            if set(data) <= {"text/plain"}:
+                text = _text(output)
+                if (kind == "execute_result" and has_figure) or not OBJECT_REPR.sub("", text).strip(" \n,[]()"):
+                    continue
+        kept.append(output)
+    return kept
+
+
+class LectureHallPreprocessor(Preprocessor):
+    """Turns a lecture notebook into the cells of a lecture-hall deck (see the module docstring).
+
+    Runs before nbconvert's reveal preprocessor, which then places the <section>s from the slide
+    types this one leaves. A figure's cell starts its slide and carries ``slideshow.data.dgm_figure``,
+    which nbconvert writes as ``<section data-dgm-figure="1">`` (deck.css sizes the figure)."""
+
+    def preprocess(self, nb, resources=None):
+        nb = copy.deepcopy(nb)
+        nb.metadata.pop("widgets", None)  # widget state would pull in a CDN widget manager
+        cells = []
+        pending = None       # a slide start whose cell showed nothing: the next visible part gets it
+        has_content = False  # the current (sub)slide already shows something
+        after_figure = False # the last visible part was a figure: the next one starts a new slide
+        for cell in nb.cells:
+            slide_type = _slide_type(cell)
+            if slide_type == "skip":
+                continue
+            if slide_type == "notes":
+                if cell.cell_type == "code":
+                    cell.metadata["transient"] = {"remove_source": True}
+                    cell.outputs = slide_outputs(cell.get("outputs", []))
+                cells.append(cell)
+                continue
+            parts = self._parts(cell)
+            if not parts and slide_type in ("slide", "subslide"):
+                pending = "slide" if "slide" in (pending, slide_type) else "subslide"
+            for index, (part, is_figure) in enumerate(parts):
+                kind = slide_type if index == 0 else "-"
+                if pending:
+                    kind = "slide" if "slide" in (pending, kind) else "subslide"
+                    pending = None
+                if kind not in ("slide", "subslide") and (after_figure or (is_figure and has_content)):
+                    kind = "subslide"
+                if kind in ("slide", "subslide"):
+                    has_content = False
+                elif kind == "fragment" and is_figure:
+                    kind = "-"
+                _set_slide_type(part, kind)
+                if is_figure:  # nbconvert writes it as <section data-dgm-figure="1">
+                    part.metadata.slideshow.setdefault("data", {})["dgm_figure"] = "1"
+                cells.append(part)
+                has_content, after_figure = True, is_figure
+        if not any(_slide_type(c) != "notes" for c in cells):
+            raise ValueError("every cell of this notebook is skipped or empty: no slide to show")
+        nb.cells = cells
+        return nb, resources
+
+    @staticmethod
+    def _parts(cell) -> list:
+        """(cell, is_figure) pieces of `cell` in order: a markdown cell whole; a code cell as the
+        text before its first figure (its input when tagged show-code, and text outputs), then each
+        figure alone, then the text after it, and so on. Empty pieces are left out."""
+        if cell.cell_type != "code":
+            return [(cell, False)]
+        show_code = SHOW_CODE_TAG in cell.metadata.get("tags", [])
+        parts, text_outputs, input_shown = [], [], False
+
+        def piece(outputs, with_input: bool):
+            part = copy.deepcopy(cell)
+            part.outputs = outputs
+            if parts and "id" in cell:  # cell ids must stay unique
+                part.id = f"{cell.id}-{len(parts)}"[-64:]
+            if not with_input:
+                part.metadata["transient"] = {"remove_source": True}
+            return part
+
+        def flush():
+            nonlocal text_outputs, input_shown
+            with_input = show_code and not input_shown and bool(cell.source.strip())
+            if text_outputs or with_input:
+                parts.append((piece(text_outputs, with_input), False))
+                input_shown = input_shown or with_input
+            text_outputs = []
+
+        for output in slide_outputs(cell.get("outputs", [])):
+            if _is_figure(output):
+                flush()
+                parts.append((piece([output], False), True))
+            else:
+                text_outputs.append(output)
+        flush()
+        return parts
+
+
 # ---------------------------------------------------------------------------- decks
 
 
@@ -100,10 +260,13 @@ def build_deck(notebook: Path, out_dir: Path) -> Path:
     config.SlidesExporter.reveal_url_prefix = "_static/reveal.js"
     config.SlidesExporter.reveal_theme = "white"
     config.SlidesExporter.reveal_scroll = True
+    config.SlidesExporter.reveal_width = str(FRAME[0])
+    config.SlidesExporter.reveal_height = str(FRAME[1])
+    config.TemplateExporter.exclude_input_prompt = True   # no "In [12]:" / "Out[12]:" on a slide
+    config.TemplateExporter.exclude_output_prompt = True
     config.HTMLExporter.mathjax_url = f"_static/mathjax/MathJax.js?config={MATHJAX_CONFIG}"
     exporter = SlidesExporter(config=config)
-    nb = nbformat.read(notebook, as_version=4)
-    nb.metadata.pop("widgets", None)  # progress-bar widget state: it would pull in a CDN widget manager
+    nb, _ = LectureHallPreprocessor().preprocess(nbformat.read(notebook, as_version=4), {})
     html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
     target = out_dir / f"{notebook.stem}.slides.html"
     target.write_text(html, encoding="utf-8")
