@@ -3,7 +3,7 @@
     python -m course_tools.bundle          # or: make bundle (which runs make release first)
 
 It holds lectures/, assignments/ (the nbgrader release), dgm_utils/, pyproject.toml,
-requirements.lock, environment.yml, a Makefile (mk/student.mk: setup, lab, check) and a student
+requirements.lock, environment.yml, LICENSE, a Makefile (mk/student.mk: setup, lab, check, submit) and a student
 README.md, all under one top
 folder. Only regular files go in: `build` refuses a symlink anywhere in those trees (zipping
 would follow it and ship its target).
@@ -32,7 +32,7 @@ from course_tools.feedback import MAX_SCAN_BYTES, Member, scan_members, secret_l
 from course_tools.nbgrader_course import REPO, SOLUTION_MARKERS, assignment_ids, course_id
 
 INCLUDE = ("lectures", "assignments", "dgm_utils", "pyproject.toml", "requirements.lock",
-           "environment.yml")
+           "environment.yml", "LICENSE")
 # Shipped under another name: the student's part of the course's Makefile (setup, lab, check) is
 # the pack's whole Makefile; the course's own (test, release, lock, grading) cannot work there.
 RENAMED = {"mk/student.mk": "Makefile"}
@@ -66,7 +66,7 @@ MNIST is downloaded once into a cache (set DGM_DATA_DIR to choose where).
 Notebooks pick the GPU when there is one and run on a CPU otherwise.
 
 ## What is here
-- `lectures/`: the lecture notebooks (open them in JupyterLab; RISE shows them as slides).
+- `lectures/`: the lecture notebooks (open them in JupyterLab).
 - `assignments/<id>/`: your homework. Fill in every `# YOUR CODE HERE` and `YOUR ANSWER HERE`.
 - `dgm_utils/`: the course helpers the notebooks import (data, training, plotting).
 

@@ -19,7 +19,7 @@ def course(tmp_path_factory):
     """A copy of the real course with every assignment generated, as `make release` leaves it."""
     root = copy_course(tmp_path_factory.mktemp("bundle") / "course")
     (root / "mk").mkdir()
-    for item in ("lectures", "dgm_utils", "pyproject.toml", "requirements.lock", "environment.yml", "mk/student.mk"):
+    for item in ("lectures", "dgm_utils", "pyproject.toml", "requirements.lock", "environment.yml", "LICENSE", "mk/student.mk"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / item)
     for a in assignment_ids(root):
@@ -34,7 +34,7 @@ def test_student_zip_is_complete_and_clean(course, tmp_path):
     path = bundle.build(course, tmp_path / "student.zip")
     with zipfile.ZipFile(path) as zf:
         names = {n.split("/", 1)[1] for n in zf.namelist()}
-    for need in ("README.md", "pyproject.toml", "requirements.lock", "environment.yml", "Makefile",
+    for need in ("README.md", "LICENSE", "pyproject.toml", "requirements.lock", "environment.yml", "Makefile",
                  "dgm_utils/__init__.py"):
         assert need in names, f"expected {need} in the student zip"
     for a in assignment_ids(course):
@@ -77,7 +77,7 @@ def _fixture_root(tmp_path: Path) -> Path:
     (root / "dgm_utils").mkdir()
     (root / "dgm_utils" / "__init__.py").write_text("")
     (root / "mk").mkdir()
-    for name in ("pyproject.toml", "requirements.lock", "environment.yml", "mk/student.mk"):
+    for name in ("pyproject.toml", "requirements.lock", "environment.yml", "LICENSE", "mk/student.mk"):
         (root / name).write_text("")
     return root
 
