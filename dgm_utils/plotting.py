@@ -25,9 +25,9 @@ LECTURE_RC = {
     "font.size": 15,
     "axes.titlesize": 17,
     "axes.labelsize": 16,
-    "xtick.labelsize": 13,
-    "ytick.labelsize": 13,
-    "legend.fontsize": 13,
+    "xtick.labelsize": 16,  # 16 pt at 90 dpi is 20 px: >= 18 px on a 1280x720 slide (tests/browser/test_decks.py)
+    "ytick.labelsize": 16,
+    "legend.fontsize": 16,
     "lines.linewidth": 2.2,
     "figure.dpi": 90,
     "axes.grid": True,
