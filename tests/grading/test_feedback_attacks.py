@@ -54,6 +54,12 @@ def course(graded_pair, tmp_path) -> Path:
     return dest
 
 
+def assert_reported(leaks: str, expected: dict[str, str]) -> None:
+    """Does the leak scan's text name each finding (a needle -> what it is, for the message)?"""
+    for needle, what in expected.items():
+        assert needle in leaks, f"expected the scan to report {what} ({needle!r}); it reported:\n{leaks}"
+
+
 def make_feedback(root: Path, *args: str) -> int:
     """What `make feedback ASSIGNMENT=ps0` runs, on ``root``."""
     return feedback.main([ASSIGNMENT, "--root", str(root), *args])
@@ -288,8 +294,7 @@ def test_leak_scan_reads_every_file_and_make_feedback_fails(course, capsys):
         "feedback/ghost/ps0/ps0.html: contains an event handler": "an on* attribute",
         "feedback/ghost/ps0/ps0.html: contains a solution line: return x * x": "a solution line ghost never handed in",
     }
-    for needle, what in expected.items():
-        assert needle in leaks, f"expected the scan to report {what} ({needle!r}); it reported:\n{leaks}"
+    assert_reported(leaks, expected)
     assert "feedback/attacker/ps0/ps0.html" not in leaks, f"expected the clean page not reported:\n{leaks}"
 
     # make feedback regenerates only what it grades; the planted files stay and fail the run.
@@ -329,8 +334,7 @@ def test_mathjax_copy_travels_with_the_pages_and_is_checked_file_by_file(course,
         "feedback/attacker/ps0/mathjax/fonts/gradebook.woff: is a symbolic link": "a link",
         "feedback/attacker/mathjax/MathJax.js: not a feedback page": "a true copy in the wrong folder",
     }
-    for needle, what in expected.items():
-        assert needle in leaks, f"expected the scan to report {what} ({needle!r}); it reported:\n{leaks}"
+    assert_reported(leaks, expected)
     assert "feedback/classmate/" not in leaks, f"expected the classmate's untouched copy not reported:\n{leaks}"
 
 
