@@ -21,7 +21,9 @@ A student's own zip (``*.zip`` credited to a student, e.g. the ``<student>__<ass
 ``python -m dgm_utils.submit`` writes, in an LMS download of one zip per student) is opened, within
 the per-student cap and one student at a time, and its members are screened the same way; they are
 all that student's, whatever their names say, and are dated by the LMS zip's member, not by the dates
-inside (which the student sets). A zip inside that zip is not opened.
+inside (which the student sets). A zip inside that zip is not opened, nor one of over MAX_MEMBERS
+members; a ``.zip`` that collect.json lists is kept as a file. ``!`` in a member's name is refused:
+reports name a member inside a student's zip ``<member>!<member inside>``.
 
 What is kept: the notebooks and files listed in ``solutions/<assignment>/collect.json`` (without
 it: every notebook of solutions/<assignment>/), plus any other ``*.ipynb`` (autograde renames a
@@ -75,6 +77,9 @@ DEFAULT_STUDENT_MB = 50.0
 # members that overlap or repeat each other cannot fill the disk with per-student caps alone.
 MAX_INFLATION, MIN_TOTAL_MB = 100, 100.0
 CHUNK = 1 << 16  # bytes read from a member at a time
+# A student's own zip: at most this many members (reading its file list costs memory per member),
+# and of one name at most MAX_TRIES copies are read (a file listed 300 times is not inflated 300 times).
+MAX_MEMBERS, MAX_TRIES = 1000, 3
 NAME_MAX_BYTES = 255  # one path component on Linux file systems
 # A student id (also a safe folder name) and the <student_id>__<file> separator: defined where the
 # student's own submission tool (python -m dgm_utils.submit) names its zip's members.
@@ -458,8 +463,13 @@ def screen(zf: zipfile.ZipFile, roster: set[str], spec: CollectSpec, report: Col
             report.unmatched.append(Problem(info.filename, owner))
             continue
         student, name, note = owner
-        if zips is not None and name.lower().endswith(".zip") and not _kind_problem(info):
-            zips.append(Entry(info, student, name, i))
+        if INNER in info.filename:  # it would read as a member inside a student's zip in the report
+            shown = info.filename.replace(INNER, "\\x21")  # as reported: not the name of a member inside a zip
+            report.skipped.append(Problem(shown, f"reserved character {INNER!r} (shown as \\x21) in the name (collect names "
+                                          "members inside a student's zip with it): rename it", student))
+            continue
+        if zips is not None and name.lower().endswith(".zip") and not spec.wants(name) and not _kind_problem(info):
+            zips.append(Entry(info, student, name, i))  # a student's own zip (a listed .zip is kept as a file)
             continue
         if skip := _skip_reason(info, parts, name, spec, report.assignment):
             report.skipped.append(Problem(info.filename, skip, student))
@@ -470,29 +480,42 @@ def screen(zf: zipfile.ZipFile, roster: set[str], spec: CollectSpec, report: Col
     return entries
 
 
+def _member_count(buf: io.BytesIO) -> int | None:
+    """How many members a zip's end record says it has (zip64 too), read before its file list is; None if
+    there is no end record."""
+    buf.seek(0)
+    end = zipfile._EndRecData(buf)  # the stdlib's own reader of the (zip64) end of central directory
+    return None if end is None else end[zipfile._ECD_ENTRIES_TOTAL]
+
+
 def open_student_zip(zf: zipfile.ZipFile, z: Entry, spec: CollectSpec, roster: set[str],
-                     report: CollectReport) -> tuple[zipfile.ZipFile | None, list[Entry]]:
+                     report: CollectReport, budget: int) -> tuple[zipfile.ZipFile | None, list[Entry], int]:
     """Open the zip ``z`` a student handed in (read into memory within the per-student cap) and screen its
     members like the LMS zip's. Everything in it is ``z.student``'s, whatever its names say (a name of
     another student is a note, as for mallory/victim__x.ipynb), and is dated by ``z``, the LMS's member:
-    the dates inside are the student's to set. A zip inside it is not opened. Returns (the open zip or
-    None, its entries); what cannot be used is reported."""
-    cap = int(spec.max_student_mb * MB)
+    the dates inside are the student's to set. A zip inside it is not opened.
+
+    ``budget``: the bytes this student's zips may still hold in memory (the per-student cap, shared by all
+    of them). Returns (the open zip or None, its entries, the bytes it holds); what cannot be used is reported."""
     buf = io.BytesIO()
     why = ""
     try:
         with zf.open(z.info) as src:
             while chunk := src.read(CHUNK):
-                if buf.tell() + len(chunk) > cap:
-                    why = f"over the {spec.max_student_mb:g} MB per-student limit; not opened"
+                if buf.tell() + len(chunk) > budget:
+                    why = (f"over the {spec.max_student_mb:g} MB per-student limit (all of the student's zips "
+                           "together); not opened")
                     break
                 buf.write(chunk)
+        if not why and (count := _member_count(buf) or 0) > MAX_MEMBERS:
+            why = f"{count} members (at most {MAX_MEMBERS} in a student's zip); not opened"
         inner = None if why else zipfile.ZipFile(buf)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError, NotImplementedError) as err:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError, NotImplementedError,
+            struct.error) as err:
         why, inner = f"unreadable zip ({err}); not opened", None
     if inner is None:
         report.skipped.append(Problem(z.info.filename, why, z.student))
-        return None, []
+        return None, [], 0
     entries: list[Entry] = []
     for j, info in enumerate(inner.infolist()):
         if info.is_dir():
@@ -509,7 +532,7 @@ def open_student_zip(zf: zipfile.ZipFile, z: Entry, spec: CollectSpec, roster: s
         if note:
             report.notes.append(Problem(where, note, z.student))
         entries.append(Entry(info, z.student, name, z.index, sub=j + 1, source=inner, outer=z.info))
-    return inner, entries
+    return inner, entries, buf.tell()
 
 
 # --- copying members ------------------------------------------------------------------------------
@@ -575,7 +598,7 @@ def extract_student(zf: zipfile.ZipFile, entries: list[Entry], spec: CollectSpec
                     report: CollectReport, zip_left: int) -> tuple[list[str], int]:
     """Copy one student's entries into ``folder`` within the caps; return (names kept, bytes written).
 
-    Of members with the same name the newest that can be read within the caps is kept. The files
+    Of members with the same name the newest that can be read within the caps is kept (of the MAX_TRIES newest). The files
     collect.json lists are copied first, so that they get the per-student budget first.
     ``zip_left`` is what is left of the zip-wide cap.
     """
@@ -589,10 +612,14 @@ def extract_student(zf: zipfile.ZipFile, entries: list[Entry], spec: CollectSpec
     for name in spec.order(set(by_name)):
         candidates = _newest_first(by_name[name])
         winner: Entry | None = None
-        for e in candidates:
+        for tried, e in enumerate(candidates):
             if winner is not None:
                 report.skipped.append(Problem(e.path, f"duplicate {name}: the newer "
                                               f"{_show(winner.path)} was kept", e.student))
+                continue
+            if tried >= MAX_TRIES:
+                report.skipped.append(Problem(e.path, f"duplicate {name}: not read, {MAX_TRIES} newer copies "
+                                              "could not be", e.student))
                 continue
             cap, words = _tightest(
                 spec.cap(name),
@@ -695,9 +722,11 @@ def collect(root: Path, assignment: str, archive: Path, students_csv: Path | Non
         zip_left = int(max(MIN_TOTAL_MB * MB, MAX_INFLATION * Path(archive).stat().st_size))
         for student in sorted({e.student for e in entries + zips}):
             mine = [e for e in entries if e.student == student]
-            opened = []  # one student's own zips at a time: memory stays within one per-student cap each
+            opened = []  # one student's own zips at a time, all of them within one per-student cap in memory
+            held = 0
             for z in (z for z in zips if z.student == student):
-                inner, found = open_student_zip(zf, z, spec, roster, report)
+                inner, found, size = open_student_zip(zf, z, spec, roster, report, int(spec.max_student_mb * MB) - held)
+                held += size
                 opened += [inner] if inner else []
                 mine += found
             try:
