@@ -93,8 +93,8 @@ DATASETS: dict[str, DatasetSpec] = {
     "lecture_checkpoints": DatasetSpec(
         name="lecture_checkpoints",
         files={
-            "markov_mlp.pt": "f9f2532f2f675f89c5136cd5fe61fce8",
-            "pixel_rnn.pt": "e43dd0149cdf638d4bd4e019e3f685f8",
+            "markov_mlp.pt": "ea94e40ece421247ee6defe124c0a36d",
+            "pixel_rnn.pt": "8f0ad9d105c6cdf3caff7611a53e7a33",
         },
         mirrors=(),
         repo_path="lectures/checkpoints",
