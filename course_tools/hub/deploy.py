@@ -402,22 +402,24 @@ def _pid(path: Path, marker: str) -> int | None:
     return pid if marker.encode() in cmdline else None
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, *, status_ok: bool = False) -> bool:
+    """Does ``url`` answer? With ``status_ok``, only a 2xx counts: through the proxy, a 404 is the proxy's
+    own answer before the hub has added its route, and the hub is not reachable yet."""
     try:
         urllib.request.urlopen(url, timeout=5).close()
         return True
     except urllib.error.HTTPError:
-        return True  # an answer (403, 404) is an answer: the server is up
+        return not status_ok  # an answer (403, 404) is an answer: the server is up
     except (urllib.error.URLError, OSError):
         return False
 
 
-def _wait(url: str, seconds: float, proc: subprocess.Popen, log: Path, what: str) -> float:
+def _wait(url: str, seconds: float, proc: subprocess.Popen, log: Path, what: str, *, status_ok: bool = False) -> float:
     start = time.monotonic()
     while time.monotonic() - start < seconds:
         if proc.poll() is not None:
             raise HubError(f"JupyterHub exited ({proc.returncode}) while {what} started:\n{_tail(log)}")
-        if _answers(url):
+        if _answers(url, status_ok=status_ok):
             return time.monotonic() - start
         time.sleep(0.25)
     raise HubError(f"{what} did not answer at {url} within {seconds:.0f} s:\n{_tail(log)}")
@@ -439,7 +441,7 @@ def start_hub(lay: Layout, state: State) -> dict[str, float]:
                                 cwd=lay.state, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     (lay.state / "hub.pid").write_text(str(proc.pid))
-    hub_s = _wait(f"{lay.url}/hub/api/", HUB_START_S, proc, log, "the hub")
+    hub_s = _wait(f"{lay.url}/hub/api/", HUB_START_S, proc, log, "the hub", status_ok=True)  # through the proxy
     service_s = _wait(f"http://127.0.0.1:{state.service_port}/services/{lay.service}/api/status",
                       SERVICE_START_S, proc, log, "the formgrader service")
     return {"hub_s": round(hub_s, 1), "service_s": round(hub_s + service_s, 1), "total_s": round(time.monotonic() - start, 1)}

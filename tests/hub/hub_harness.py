@@ -121,7 +121,10 @@ class Hub:
             status, got = call("POST", f"{self.url}/hub/api/users/{user}/tokens",
                                body={"auth": {"username": user, "password": self.state["passwords"][user]},
                                      "note": "hub test", "expires_in": 3600})
-            assert status == 201, f"expected {user}'s password to get a token (201), got {status}: {got}"
+            log = self.lay.state / "jupyterhub.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.is_file() else f"(no {log})"
+            assert status == 201, (f"expected {user}'s password to get a token (201), got {status}: {str(got)[:300]}\n"
+                                   f"url {self.url}; the hub's log ends:\n{tail}")
             self.tokens[user] = got["token"]
         return self.tokens[user]
 
